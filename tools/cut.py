@@ -1,0 +1,108 @@
+"""cut: remove a time span and close the gap with a short equal-power crossfade.
+
+Each edge moves (by at most ``search_ms``) to the quietest nearby point and a zero crossing, so the
+seam falls between sounds where it can; the two sides are then crossfaded over ``crossfade_ms``.
+The output is shorter by exactly the span removed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from tools.audio import Audio
+from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
+from tools.dsp import equal_power_crossfade, quietest_index
+from tools.errors import ToolArgumentError
+from tools.session import Session
+
+
+class Args(ToolArgs):
+    start_s: float = Field(description="Start of the span to remove, in seconds from the start of the track (>= 0).", ge=0)
+    end_s: float | None = Field(
+        default=None,
+        description="End of the span to remove, in seconds (> start_s); null for the end of the track.",
+    )
+    crossfade_ms: float = Field(default=10.0, ge=0, le=200, description="Length of the crossfade at the seam, in ms (0 to 200).")
+    track: str | None = track_field()
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Args:
+        if self.end_s is not None and self.end_s <= self.start_s:
+            raise ValueError(f"end_s={self.end_s} must be greater than start_s={self.start_s}")
+        return self
+
+
+def check_span(audio: Audio, start_s: float, end_s: float | None) -> tuple[int, int]:
+    """Sample indices of ``start_s..end_s`` (end None = end of track), refused if outside the track."""
+    if start_s >= audio.duration_s:
+        raise ToolArgumentError(
+            f"start_s={start_s:g} is at or beyond the end of the track ({audio.duration_s:.3f} s)"
+        )
+    if end_s is not None and end_s > audio.duration_s + 0.05:
+        raise ToolArgumentError(
+            f"end_s={end_s:g} is beyond the end of the track ({audio.duration_s:.3f} s); "
+            "use null for 'to the end'"
+        )
+    end = audio.num_samples if end_s is None else audio.sample_index(end_s)
+    return audio.sample_index(start_s), end
+
+
+def cut(audio: Audio, *, start_s: float, end_s: float | None = None, crossfade_ms: float = 10.0,
+        search_ms: float = 10.0) -> Audio:
+    """Remove ``start_s..end_s`` (seconds) from ``audio``; the result is shorter by that span."""
+    start, end = check_span(audio, start_s, end_s)
+    return cut_samples(audio, start, end, crossfade_ms=crossfade_ms, search_ms=search_ms)
+
+
+def cut_samples(audio: Audio, start: int, end: int, *, crossfade_ms: float = 10.0,
+                search_ms: float = 10.0) -> Audio:
+    """:func:`cut` in sample indices (``start < end``), shared by the tools that cut many spans."""
+    x, n, rate = audio.samples, audio.num_samples, audio.sample_rate
+    if start <= 0 and end >= n:
+        raise ToolArgumentError("cannot cut the whole track; nothing would remain")
+    if start <= 0 or end >= n:  # cutting off an edge: no seam, only a short fade on the new edge
+        kept = x[:, end:] if start <= 0 else x[:, :start]
+        fade = min(int(crossfade_ms * 1e-3 * rate / 2), kept.shape[1])
+        out = kept.astype(np.float32, copy=True)
+        if fade:
+            ramp = np.sin((np.arange(fade) + 0.5) / fade * np.pi / 2).astype(np.float32)
+            if start <= 0:
+                out[:, :fade] *= ramp
+            else:
+                out[:, -fade:] *= ramp[::-1]
+        return audio.replace(out)
+    # move both edges together to a quiet point near the start edge, keeping the removed length
+    radius = int(search_ms * 1e-3 * rate)
+    frame = max(int(0.005 * rate), 1)
+    length = end - start
+    moved = quietest_index(x, start, radius=radius, frame=frame)
+    if 0 < moved and moved + length < n:
+        start, end = moved, moved + length
+    half = min(int(crossfade_ms * 1e-3 * rate / 2), start, n - end)
+    tail = x[:, start - half:start + half]
+    head = x[:, end - half:end + half]
+    seam = equal_power_crossfade(tail, head) if half else np.zeros((x.shape[0], 0), np.float32)
+    return audio.replace(np.concatenate([x[:, :start - half], seam, x[:, end + half:]], axis=1))
+
+
+def _run(session: Session, args: Args) -> ToolResult:
+    audio = session.audio(args.track)
+    out = cut(audio, start_s=args.start_s, end_s=args.end_s, crossfade_ms=args.crossfade_ms)
+    end = f"{args.end_s:.2f} s" if args.end_s is not None else "the end"
+    removed = audio.duration_s - out.duration_s
+    return commit_edit(session, args.track, out, tool="cut", args=args,
+                       summary=f"cut {args.start_s:.2f} s to {end} ({removed:.2f} s removed)",
+                       data={"removed_s": removed})
+
+
+TOOL = Tool(
+    name="cut",
+    description=(
+        "Remove a span of time from the track and join the two sides with a click-free crossfade. "
+        "Use for 'cut/delete/remove from A to B', 'cut the first/last N seconds'. The track gets "
+        "shorter by the span."
+    ),
+    args_model=Args,
+    run=_run,
+)

@@ -1,0 +1,55 @@
+"""fade: fade in from silence at the start, or out to silence at the end."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from tools.audio import Audio
+from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
+from tools.dsp import fade_curve
+from tools.errors import ToolArgumentError
+from tools.session import Session
+
+
+class Args(ToolArgs):
+    direction: Literal["in", "out"] = Field(description="'in' rises from silence at the start; 'out' falls to silence at the end.")
+    duration_s: float = Field(gt=0, le=600, description="Length of the fade in seconds (0 to 600, not longer than the track).")
+    shape: Literal["cosine", "linear", "exponential"] = Field(default="cosine", description="Fade curve: 'cosine' (smooth S-curve), 'linear' (in amplitude) or 'exponential' (linear in dB).")
+    track: str | None = track_field()
+
+
+def fade(audio: Audio, *, direction: str, duration_s: float, shape: str = "cosine") -> Audio:
+    """Fade the first (``direction='in'``) or last (``'out'``) ``duration_s`` seconds."""
+    if duration_s > audio.duration_s + 1e-9:
+        raise ToolArgumentError(
+            f"duration_s={duration_s:g} is longer than the track ({audio.duration_s:.3f} s)"
+        )
+    n = min(audio.sample_index(duration_s), audio.num_samples)
+    out = audio.samples.astype(np.float32, copy=True)
+    curve = fade_curve(n, shape=shape).astype(np.float32)
+    if direction == "in":
+        out[:, :n] *= curve
+    elif direction == "out":
+        out[:, audio.num_samples - n:] *= curve[::-1]
+    else:
+        raise ToolArgumentError(f"direction={direction!r}; expected one of: in, out")
+    return audio.replace(out)
+
+
+def _run(session: Session, args: Args) -> ToolResult:
+    out = fade(session.audio(args.track), direction=args.direction, duration_s=args.duration_s,
+               shape=args.shape)
+    where = "first" if args.direction == "in" else "last"
+    return commit_edit(session, args.track, out, tool="fade", args=args,
+                       summary=f"faded {args.direction} over the {where} {args.duration_s:.2f} s")
+
+
+TOOL = Tool(
+    name="fade",
+    description="Fade the start in from silence or the end out to silence over a duration ('fade out the last 3 seconds', 'add a 2 s fade in').",
+    args_model=Args,
+    run=_run,
+)

@@ -1,0 +1,75 @@
+"""normalize_loudness: bring integrated loudness (ITU-R BS.1770) to a target, under a true-peak ceiling.
+
+The gain that reaches the target is applied; where that pushes the true peak over the ceiling, a
+look-ahead limiter holds the peaks down, and the gain is refined (a few passes) so the limited
+result still measures at the target.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import Field
+
+from tools.audio import Audio
+from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
+from tools.dsp import db_to_amplitude, integrated_loudness, limit_true_peak
+from tools.dsp import true_peak_db as true_peak_db_of
+from tools.errors import ToolError
+from tools.session import Session
+
+
+class Args(ToolArgs):
+    target_lufs: float = Field(ge=-70, le=-5, description="Target integrated loudness in LUFS, from -70 to -5 (podcasts -16, broadcast EBU R128 -23, streaming music -14).")
+    true_peak_db: float = Field(default=-1.0, ge=-20, le=0, description="True-peak ceiling in dBTP, from -20 to 0 (-1 is the usual delivery ceiling).")
+    track: str | None = track_field()
+
+
+def normalize_loudness(audio: Audio, *, target_lufs: float, true_peak_db: float = -1.0) -> tuple[Audio, dict]:
+    """Return ``audio`` at ``target_lufs`` with true peaks at or below ``true_peak_db``, plus a
+    report (``input_lufs``, ``output_lufs``, ``gain_db``, ``limited``, ``true_peak_db``)."""
+    before = integrated_loudness(audio.samples, audio.sample_rate)
+    if not math.isfinite(before):
+        raise ToolError("cannot measure loudness: the track is silent or shorter than 0.4 s")
+    gain_db = target_lufs - before
+    limited = False
+    out = audio.samples
+    for _ in range(4):
+        scaled = audio.samples * db_to_amplitude(gain_db)
+        if true_peak_db_of(scaled, audio.sample_rate) <= true_peak_db:
+            out = scaled
+            break
+        limited = True
+        out = limit_true_peak(scaled, audio.sample_rate, ceiling_db=true_peak_db)
+        miss = target_lufs - integrated_loudness(out, audio.sample_rate)
+        if abs(miss) < 0.05:
+            break
+        gain_db += miss
+    result = audio.replace(out)
+    after = integrated_loudness(result.samples, result.sample_rate)
+    report = {"input_lufs": before, "output_lufs": after, "gain_db": gain_db, "limited": limited,
+              "true_peak_db": true_peak_db_of(result.samples, result.sample_rate)}
+    return result, report
+
+
+def _run(session: Session, args: Args) -> ToolResult:
+    out, report = normalize_loudness(session.audio(args.track), target_lufs=args.target_lufs,
+                                     true_peak_db=args.true_peak_db)
+    summary = (f"loudness {report['input_lufs']:.1f} -> {report['output_lufs']:.1f} LUFS "
+               f"({report['gain_db']:+.1f} dB"
+               + (", peaks limited" if report["limited"] else "")
+               + f", true peak {report['true_peak_db']:.1f} dBTP)")
+    return commit_edit(session, args.track, out, tool="normalize_loudness", args=args,
+                       summary=summary, data=report)
+
+
+TOOL = Tool(
+    name="normalize_loudness",
+    description=(
+        "Set the perceived loudness (integrated LUFS, ITU-R BS.1770) to a target with a true-peak "
+        "ceiling. Use for 'normalize to -16 LUFS', 'podcast loudness' (-16), 'broadcast' (-23), "
+        "'streaming' (-14)."
+    ),
+    args_model=Args,
+    run=_run,
+)

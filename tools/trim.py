@@ -1,0 +1,59 @@
+"""trim: keep only a time span of the track, with a few-ms fade on each new edge (no click)."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from tools.audio import Audio
+from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
+from tools.cut import check_span
+from tools.dsp import fade_curve
+from tools.session import Session
+
+
+class Args(ToolArgs):
+    start_s: float = Field(default=0.0, ge=0, description="Start of the span to keep, in seconds (>= 0).")
+    end_s: float | None = Field(default=None, description="End of the span to keep, in seconds (> start_s); null for the end of the track.")
+    edge_fade_ms: float = Field(default=3.0, ge=0, le=100, description="Fade applied at a new edge so it does not click, in ms (0 to 100).")
+    track: str | None = track_field()
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Args:
+        if self.end_s is not None and self.end_s <= self.start_s:
+            raise ValueError(f"end_s={self.end_s} must be greater than start_s={self.start_s}")
+        return self
+
+
+def trim(audio: Audio, *, start_s: float = 0.0, end_s: float | None = None,
+         edge_fade_ms: float = 3.0) -> Audio:
+    """Keep ``start_s..end_s`` of ``audio`` (seconds); new edges get a short cosine fade."""
+    start, end = check_span(audio, start_s, end_s)
+    out = audio.samples[:, start:end].astype(np.float32, copy=True)
+    fade = min(int(edge_fade_ms * 1e-3 * audio.sample_rate), out.shape[1] // 2)
+    if fade:
+        ramp = fade_curve(fade, shape="cosine").astype(np.float32)
+        if start > 0:
+            out[:, :fade] *= ramp
+        if end < audio.num_samples:
+            out[:, -fade:] *= ramp[::-1]
+    return audio.replace(out)
+
+
+def _run(session: Session, args: Args) -> ToolResult:
+    out = trim(session.audio(args.track), start_s=args.start_s, end_s=args.end_s,
+               edge_fade_ms=args.edge_fade_ms)
+    end = f"{args.end_s:.2f} s" if args.end_s is not None else "the end"
+    return commit_edit(session, args.track, out, tool="trim", args=args,
+                       summary=f"kept {args.start_s:.2f} s to {end}")
+
+
+TOOL = Tool(
+    name="trim",
+    description=(
+        "Keep only one span of the track and discard everything outside it. Use for 'keep only the "
+        "first N seconds', 'trim it to A - B'."
+    ),
+    args_model=Args,
+    run=_run,
+)
