@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tools import convert, cut, fade, gain, info, insert_silence, normalize_loudness, trim
+from tools import convert, cut, fade, gain, history, info, insert_silence, normalize_loudness, trim
 from tools.base import Tool, ToolResult
 from tools.errors import ToolArgumentError
 from tools.session import Session
@@ -26,6 +26,8 @@ TOOLS: tuple[Tool, ...] = (
     normalize_loudness.TOOL,
     insert_silence.TOOL,
     convert.TOOL,
+    history.UNDO,
+    history.REDO,
 )
 
 

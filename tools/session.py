@@ -58,6 +58,7 @@ class Step:
     summary: str
     select: str | None
     time: float
+    prev_current: str | None = None
 
 
 @dataclass
@@ -75,10 +76,12 @@ def _apply(state: _State, step: Step, *, forward: bool) -> None:
             state.heads.pop(change.track, None)
         else:
             state.heads[change.track] = target
-    if state.current not in state.heads:
-        state.current = next(iter(state.heads), None)
     if forward and step.select in state.heads:
         state.current = step.select
+    elif not forward and step.prev_current in state.heads:
+        state.current = step.prev_current
+    if state.current not in state.heads:
+        state.current = next(iter(state.heads), None)
 
 
 class Session:
@@ -178,6 +181,7 @@ class Session:
                 summary=record.get("summary", ""),
                 select=record.get("select"),
                 time=record.get("time", 0.0),
+                prev_current=record.get("prev_current"),
             )
             _apply(state, step, forward=True)
             state.done.append(step)
@@ -288,7 +292,8 @@ class Session:
             version = self._write_version(track, audio)
             changes.append({"track": track, "version": version, "prev": self._state.heads.get(track)})
         self._append({"op": "commit", "changes": changes, "tool": tool, "args": args or {},
-                      "summary": summary, "select": select, "time": time.time()})
+                      "summary": summary, "select": select, "time": time.time(),
+                      "prev_current": self._state.current})
         return self._state.done[-1]
 
     def add_track(self, name: str, audio: Audio, *, source: str = "") -> Step:
