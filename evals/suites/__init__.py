@@ -1,0 +1,17 @@
+"""The eval suites, by name. One module per suite; add new ones to ``SUITES`` explicitly."""
+
+from __future__ import annotations
+
+from evals.runner import Suite
+from evals.suites import metrics, spine
+
+SUITES: dict[str, Suite] = {
+    "metrics": metrics.run,
+    "spine": spine.run,
+}
+
+
+def describe(name: str) -> str:
+    """The first line of the suite's docstring."""
+    doc = (SUITES[name].__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
