@@ -22,7 +22,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from tools.errors import AudioInputError, SetupError, ToolArgumentError
+from tools.errors import AudioInputError, SetupError, ToolArgumentError, ToolError
 
 MIN_SAMPLE_RATE_HZ = 1_000
 MAX_SAMPLE_RATE_HZ = 768_000
@@ -40,6 +40,8 @@ _FFMPEG_WRITE = {
     ".m4a": ["-f", "ipod", "-c:a", "aac", "-b:a", "192k"],
     ".opus": ["-f", "opus", "-c:a", "libopus", "-b:a", "128k"],
 }
+_DECODE_ERROR = re.compile(r"Error while decoding|Invalid data found|corrupt|Header missing", re.I)
+_MAX_CHANNELS = {".mp3": 2}
 _DECLARED_DATA = re.compile(r"^(?:data|SSND) : (\d+) \(should be (\d+)\)", re.MULTILINE)
 WRITABLE_EXTENSIONS = tuple(sorted({*_SOUNDFILE_WRITE, *_FFMPEG_WRITE}))
 
@@ -74,7 +76,10 @@ class Audio:
             first = int(np.argwhere(bad)[0][1])
             raise ValueError(f"samples contain NaN or infinite values (first at {first / rate:.3f} s)")
         if samples.flags.writeable:
-            samples = samples.view()
+            # Freeze an array that owns its memory (no copy; the caller's later writes then fail);
+            # copy a writable view, whose owner could still change the samples behind our back.
+            if samples.base is not None:
+                samples = samples.copy()
             samples.flags.writeable = False
             object.__setattr__(self, "samples", samples)
         object.__setattr__(self, "sample_rate", int(rate))
@@ -168,11 +173,24 @@ def _finish(samples: np.ndarray, sample_rate: int, path: Path) -> Audio:
         raise AudioInputError(
             f"{path}: contains NaN or infinite samples (first at {first / sample_rate:.3f} s)"
         )
-    return Audio(np.ascontiguousarray(samples, dtype=np.float32), int(sample_rate))
+    try:
+        return Audio(np.ascontiguousarray(samples, dtype=np.float32), int(sample_rate))
+    except ValueError as exc:  # e.g. a sample rate outside what Audio accepts
+        raise AudioInputError(f"{path}: unsupported audio ({exc})") from None
+
+
+def _looks_like_mpeg(path: Path) -> bool:
+    """MP3 (ID3 tag or MPEG frame sync) and ADTS AAC: decoded by ffmpeg, never by libsndfile,
+    whose mpg123 backend writes warnings straight to stderr."""
+    with open(path, "rb") as handle:
+        head = handle.read(3)
+    return head == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
 
 
 def _read_soundfile(path: Path) -> Audio | None:
     """Read with libsndfile; None when it does not recognise the format."""
+    if _looks_like_mpeg(path):
+        return None
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError):
@@ -182,7 +200,7 @@ def _read_soundfile(path: Path) -> Audio | None:
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioInputError(f"{path}: corrupt {info.format} file ({exc})") from None
+        raise AudioInputError(f"{path}: corrupt or truncated {info.format} file ({exc})") from None
     expected = info.frames
     declared = _DECLARED_DATA.search(info.extra_info or "")
     if declared and 0 < int(declared[1]) < 0xFFFFFFFF and int(declared[2]) < int(declared[1]):
@@ -232,10 +250,14 @@ def _read_ffmpeg(path: Path) -> Audio:
          "-f", "f32le", "-acodec", "pcm_f32le", "-"],
         capture_output=True, check=False,
     )
+    reason = proc.stderr.decode(errors="replace").strip().splitlines()
     if proc.returncode != 0:
-        reason = proc.stderr.decode(errors="replace").strip().splitlines()
         detail = reason[-1] if reason else "ffmpeg failed"
         raise AudioInputError(f"{path}: cannot decode ({detail})")
+    broken = [line for line in reason if _DECODE_ERROR.search(line)]
+    if broken:  # ffmpeg skips damaged frames and still exits 0
+        detail = re.sub(r"^\[[^\]]*\]\s*", "", broken[0].strip())  # drop "[mp3float @ 0x...]"
+        raise AudioInputError(f"{path}: corrupt audio data ({detail})")
     data = np.frombuffer(proc.stdout, dtype=np.float32)
     usable = data.size - data.size % channels
     return _finish(data[:usable].reshape(-1, channels).T, rate, path)
@@ -289,15 +311,26 @@ def save(audio: Audio, path: str | os.PathLike, *, subtype: str | None = None) -
         )
     if not path.parent.is_dir():
         raise AudioInputError(f"{path.parent}: output folder does not exist")
+    if audio.channels > _MAX_CHANNELS.get(ext, audio.channels):
+        raise ToolArgumentError(
+            f"output {path.name!r}: {ext} holds at most {_MAX_CHANNELS[ext]} channels, the audio "
+            f"has {audio.channels}; convert it first or choose .wav, .flac, .ogg, .opus or .m4a"
+        )
     tmp = atomic_path(path)
     try:
         if ext in _SOUNDFILE_WRITE:
             fmt, default_subtype = _SOUNDFILE_WRITE[ext]
             big = audio.samples.nbytes >= 2**31 and fmt == "WAV"
-            sf.write(str(tmp), audio.samples.T, audio.sample_rate,
-                     format="RF64" if big else fmt, subtype=subtype or default_subtype)
+            try:
+                sf.write(str(tmp), audio.samples.T, audio.sample_rate,
+                         format="RF64" if big else fmt, subtype=subtype or default_subtype)
+            except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+                raise ToolError(
+                    f"{path}: cannot write {fmt} with {audio.channels} channels at "
+                    f"{audio.sample_rate} Hz ({str(exc).replace(str(tmp), 'file')})"
+                ) from None
         else:
-            _write_ffmpeg(audio, tmp, _FFMPEG_WRITE[ext])
+            _write_ffmpeg(audio, tmp, _FFMPEG_WRITE[ext], target=path)
         _fsync_and_replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -305,7 +338,7 @@ def save(audio: Audio, path: str | os.PathLike, *, subtype: str | None = None) -
     return path
 
 
-def _write_ffmpeg(audio: Audio, tmp: Path, codec_args: list[str]) -> None:
+def _write_ffmpeg(audio: Audio, tmp: Path, codec_args: list[str], *, target: Path) -> None:
     exe = _require_ffmpeg()
     proc = subprocess.run(
         [exe, "-v", "error", "-nostdin", "-y", "-f", "f32le", "-ar", str(audio.sample_rate),
@@ -314,4 +347,5 @@ def _write_ffmpeg(audio: Audio, tmp: Path, codec_args: list[str]) -> None:
     )
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise AudioInputError(f"{tmp.name}: ffmpeg could not encode ({detail[-1] if detail else '?'})")
+        last = detail[-1].replace(str(tmp), target.name) if detail else "?"
+        raise ToolError(f"{target}: ffmpeg could not encode ({last})")

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pyloudnorm
 from scipy.ndimage import minimum_filter1d
-from scipy.signal import lfilter, lfilter_zi, resample_poly
+from scipy.signal import freqz, lfilter, lfilter_zi, resample_poly
 
 SILENCE_DB = -120.0
+_K_GAIN_997_DB = 0.691  # K-weighting gain at 997 Hz of BS.1770-4's 48 kHz filters
 _BLOCK_SAMPLES = 1 << 18
 
 
@@ -38,15 +39,28 @@ def peak_db(samples: np.ndarray) -> float:
 
 
 def _k_weighting(sample_rate: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The two K-weighting stages, calibrated so that a 997 Hz sine gains 0.691 dB as with
+    BS.1770's 48 kHz coefficients: a full-scale 997 Hz sine reads -3.01 LUFS at any rate.
+
+    The designs come from pyloudnorm, whose high-pass has unity passband gain where BS.1770's
+    (numerator ``[1, -2, 1]``) has +0.04 dB, so pyloudnorm alone reads 0.04 dB low at 48 kHz.
+    """
     meter = pyloudnorm.Meter(sample_rate)  # BS.1770 filter design lives in pyloudnorm
-    return [(np.asarray(f.b), np.asarray(f.a)) for f in meter._filters.values()]
+    stages = [(np.asarray(f.b, dtype=np.float64), np.asarray(f.a, dtype=np.float64))
+              for f in meter._filters.values()]
+    w = [2 * np.pi * 997.0 / sample_rate]
+    gain_db = sum(20 * np.log10(abs(freqz(b, a, worN=w)[1][0])) for b, a in stages)
+    b, a = stages[-1]
+    stages[-1] = (b * 10 ** ((_K_GAIN_997_DB - gain_db) / 20), a)
+    return stages
 
 
 def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
     """Integrated loudness in LUFS (BS.1770-4 gating), ``-inf`` for silence or under 0.4 s.
 
     Matches ``pyloudnorm.Meter(rate).integrated_loudness`` for mono to 5 channels (weights 1, except
-    1.41 for channels 4 and 5 as in pyloudnorm), but streams through the signal in blocks.
+    1.41 for channels 4 and 5 as in pyloudnorm) up to a constant offset (0.04 dB at 48 kHz, see
+    :func:`_k_weighting`), but streams through the signal in blocks.
     """
     channels, n = samples.shape
     block = int(round(0.4 * sample_rate))
@@ -169,7 +183,8 @@ def quietest_index(samples: np.ndarray, center: int, *, radius: int, frame: int)
     span = energy[first:last + 1]
     penalty = np.abs(np.arange(first, last + 1) - (center - lo)) * (span.max() + 1e-20) * 1e-6
     best = lo + first + int(np.argmin(span + penalty))
-    return snap_to_zero_crossing(samples, best, radius=min(frame, 64))
+    snapped = snap_to_zero_crossing(samples, best, radius=min(frame, 64))
+    return snapped if abs(snapped - center) <= radius else best  # never beyond the search radius
 
 
 def snap_to_zero_crossing(samples: np.ndarray, index: int, *, radius: int) -> int:

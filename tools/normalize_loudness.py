@@ -18,6 +18,9 @@ from tools.dsp import true_peak_db as true_peak_db_of
 from tools.errors import ToolError
 from tools.session import Session
 
+_MAX_PASSES = 8
+_MAX_LIMITING_DB = 40.0  # never push the gain more than this above the unlimited gain
+
 
 class Args(ToolArgs):
     target_lufs: float = Field(ge=-70, le=-5, description="Target integrated loudness in LUFS, from -70 to -5 (podcasts -16, broadcast EBU R128 -23, streaming music -14).")
@@ -27,28 +30,42 @@ class Args(ToolArgs):
 
 def normalize_loudness(audio: Audio, *, target_lufs: float, true_peak_db: float = -1.0) -> tuple[Audio, dict]:
     """Return ``audio`` at ``target_lufs`` with true peaks at or below ``true_peak_db``, plus a
-    report (``input_lufs``, ``output_lufs``, ``gain_db``, ``limited``, ``true_peak_db``)."""
+    report (``input_lufs``, ``output_lufs``, ``gain_db``, ``limited``, ``true_peak_db``, and
+    ``reached``: whether the output is within 0.5 LU of the target)."""
     before = integrated_loudness(audio.samples, audio.sample_rate)
     if not math.isfinite(before):
         raise ToolError("cannot measure loudness: the track is silent or shorter than 0.4 s")
-    gain_db = target_lufs - before
+    gain_db = plain_db = target_lufs - before
+    applied_db = gain_db
     limited = False
     out = audio.samples
-    for _ in range(4):
+    previous: tuple[float, float] | None = None  # (gain_db, loudness) of the last limited pass
+    for _ in range(_MAX_PASSES):
+        applied_db = gain_db
         scaled = audio.samples * db_to_amplitude(gain_db)
         if true_peak_db_of(scaled, audio.sample_rate) <= true_peak_db:
             out = scaled
             break
         limited = True
         out = limit_true_peak(scaled, audio.sample_rate, ceiling_db=true_peak_db)
-        miss = target_lufs - integrated_loudness(out, audio.sample_rate)
+        loudness = integrated_loudness(out, audio.sample_rate)
+        miss = target_lufs - loudness
         if abs(miss) < 0.05:
             break
-        gain_db += miss
+        # The limiter eats part of any added gain: step along the secant of loudness over gain.
+        slope = 1.0
+        if previous is not None and gain_db != previous[0]:
+            slope = (loudness - previous[1]) / (gain_db - previous[0])
+        previous = (gain_db, loudness)
+        gain_db += miss / min(max(slope, 0.1), 1.0)
+        gain_db = min(max(gain_db, plain_db), plain_db + _MAX_LIMITING_DB)
+        if gain_db == applied_db:  # held at the limit: another pass would give the same
+            break
     result = audio.replace(out)
     after = integrated_loudness(result.samples, result.sample_rate)
-    report = {"input_lufs": before, "output_lufs": after, "gain_db": gain_db, "limited": limited,
-              "true_peak_db": true_peak_db_of(result.samples, result.sample_rate)}
+    report = {"input_lufs": before, "output_lufs": after, "gain_db": applied_db, "limited": limited,
+              "true_peak_db": true_peak_db_of(result.samples, result.sample_rate),
+              "reached": abs(after - target_lufs) <= 0.5}
     return result, report
 
 
@@ -59,6 +76,9 @@ def _run(session: Session, args: Args) -> ToolResult:
                f"({report['gain_db']:+.1f} dB"
                + (", peaks limited" if report["limited"] else "")
                + f", true peak {report['true_peak_db']:.1f} dBTP)")
+    if not report["reached"]:
+        summary += (f"; could not reach {args.target_lufs:g} LUFS under a {args.true_peak_db:g} dBTP "
+                    "ceiling: the peaks would need heavier limiting")
     return commit_edit(session, args.track, out, tool="normalize_loudness", args=args,
                        summary=summary, data=report)
 

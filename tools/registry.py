@@ -124,6 +124,10 @@ def _allowed(model: type, field_name: str) -> str:
     low = bounds.get("Ge", bounds.get("Gt"))
     high = bounds.get("Le", bounds.get("Lt"))
     if low is not None and high is not None:
+        if "Gt" in bounds or "Lt" in bounds:  # say which ends are excluded
+            low_text = f"> {low:g}" if "Gt" in bounds else f">= {low:g}"
+            high_text = f"< {high:g}" if "Lt" in bounds else f"<= {high:g}"
+            return f" (allowed: {low_text} and {high_text})"
         return f" (allowed: {low:g} to {high:g})"
     if low is not None:
         return f" (allowed: {'>=' if 'Ge' in bounds else '>'} {low:g})"
