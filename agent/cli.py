@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 
 from agent import __version__, ui
+from agent.instructions import Instruction, InstructionError, read_instructions, run_instructions
 from agent.plan import PLAN_SUFFIXES, load_plan, run_plan, validate_plan
 from agent.workspace import ScratchSession, check_output, export, open_input
 from tools import audio as audio_io
@@ -24,6 +25,9 @@ from tools.registry import TOOLS, openai_tools, tool_schema
 
 EXAMPLES = """\
 examples:
+  echo-agent do "cut 0:01 to 0:02 and make it 3 dB louder" -i talk.wav -o out.wav
+  echo-agent chat talk.wav                      edit by conversation (/help inside)
+  echo-agent run edits.txt -i talk.wav -o out.wav   one instruction per line
   echo-agent info talk.wav                      duration, rate, loudness, peaks
   echo-agent run plan.json -i talk.wav -o out.wav
   echo-agent run plan.yaml -i talk.wav -o out.wav --dry-run
@@ -34,6 +38,10 @@ A plan is a list of steps, each {"tool": NAME, "args": {...}}, for example:
    {"tool": "gain", "args": {"gain_db": 3}},
    {"tool": "fade", "args": {"direction": "out", "duration_s": 2}},
    {"tool": "normalize_loudness", "args": {"target_lufs": -16}}]
+
+Without an LLM configured, requests go to the built-in offline planner. To use an LLM, set
+OPENAI_API_KEY (OpenAI) or pass --base-url http://localhost:11434/v1 --model llama3.1 (Ollama,
+vLLM, llama.cpp's llama-server or any OpenAI-compatible server).
 
 exit codes: 0 ok, 1 the request failed, 2 usage or setup error
 """
@@ -70,15 +78,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the OpenAI function-tool schemas as JSON")
 
     p = sub.add_parser(
-        "run", help="run a plan (JSON/YAML) on a file", formatter_class=_formatter,
-        description="Run the steps of PLAN in order on a fresh session and write the result.\n"
-                    "PLAN is .json/.yaml/.yml: a list of {\"tool\": NAME, \"args\": {...}} steps.",
-        epilog="example:\n  echo-agent run plan.json -i talk.wav -o talk.edited.wav",
+        "run", help="run a plan (JSON/YAML) or an instructions file on a file",
+        formatter_class=_formatter,
+        description="Run PLAN in order on a fresh session and write the result.\n"
+                    "PLAN is either .json/.yaml/.yml: a list of {\"tool\": NAME, \"args\": {...}} steps,\n"
+                    "or a text file with one instruction in plain English per line (# comments allowed).",
+        epilog="examples:\n  echo-agent run plan.json -i talk.wav -o talk.edited.wav\n"
+               "  echo-agent run edits.txt -i talk.wav -o talk.edited.wav --json\n\n"
+               "edits.txt:\n  # tidy the intro\n  cut the first 2 seconds\n  normalize to -16 LUFS\n",
     )
-    p.add_argument("plan", help="plan file (.json, .yaml, .yml)")
+    p.add_argument("plan", help="plan file (.json, .yaml, .yml) or instructions file (.txt, ...)")
     _add_io_arguments(p)
-    p.add_argument("--dry-run", action="store_true", help="validate and print the plan; render nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="show the tool calls each step or line makes; write nothing")
+    p.add_argument("--json", action="store_true", help="print a JSON log of every step on stdout")
+    _add_agent_arguments(p)
+
+    p = sub.add_parser(
+        "do", help="do one request in plain English", formatter_class=_formatter,
+        description="Plan and run one request, e.g. \"make it 6 dB louder\".",
+        epilog='examples:\n  echo-agent do "make it 6 dB louder" -i a.wav -o b.wav\n'
+               '  echo-agent do "cut 0:10 to 0:15, then fade out the last 3 seconds" -i a.wav -o b.wav',
+    )
+    p.add_argument("instruction", help="what to do, in plain English (quote it)")
+    _add_io_arguments(p)
+    p.add_argument("--dry-run", action="store_true", help="show the tool calls; write nothing")
+    p.add_argument("--json", action="store_true", help="print a JSON log of the steps on stdout")
+    _add_agent_arguments(p)
+
+    p = sub.add_parser(
+        "chat", help="edit by conversation", formatter_class=_formatter,
+        description="A chat with the editing agent. Type requests in plain English; /help lists the\n"
+                    "commands (/undo, /redo, /history, /info, /tracks, /open, /export, /quit).\n"
+                    "The session is saved as you go; --session DIR resumes it later.",
+        epilog="examples:\n  echo-agent chat talk.wav\n  echo-agent chat --session ~/edits/talk\n"
+               "  printf 'make it 3 dB louder\\n/export out.wav\\n' | echo-agent chat talk.wav",
+    )
+    p.add_argument("file", nargs="?", help="audio file to open as the first track")
+    p.add_argument("--session", metavar="DIR", help="session folder: resumed if it exists, else created")
+    _add_agent_arguments(p)
     return parser
+
+
+def _add_agent_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="LLM model name (default $ECHO_AGENT_MODEL or gpt-4o-mini)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL)")
+    p.add_argument("--offline", action="store_true",
+                   help="use the built-in offline planner even if an LLM is configured")
 
 
 def _add_io_arguments(p: argparse.ArgumentParser) -> None:
@@ -118,7 +164,7 @@ def cmd_tools(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     plan_path = Path(args.plan)
     if plan_path.suffix.lower() not in PLAN_SUFFIXES:
-        raise EchoError(f"{plan_path}: a plan must be .json, .yaml or .yml")
+        return run_requests(args, read_instructions(plan_path))
     steps = load_plan(plan_path)
     input_path = Path(args.input)
     if args.dry_run:
@@ -142,8 +188,105 @@ def cmd_run(args: argparse.Namespace) -> int:
             export(session, output)
     for number, result in enumerate(results, start=1):
         ui.note(f"{number}. {result.text}")
-    print(output)
+    if args.json:
+        print(json.dumps([{"step": n, "tool": s.tool, "args": s.args, "result": r.text}
+                          for n, (s, r) in enumerate(zip(steps, results, strict=True), start=1)],
+                         indent=2))
+    else:
+        print(output)
     return 0
+
+
+def make_agent(args: argparse.Namespace):
+    """The LLM agent when one is configured (flags or environment), else the offline planner."""
+    from agent.llm import LLMAgent, LLMConfig
+    from agent.offline import OfflineAgent
+
+    config = LLMConfig.from_env(model=args.model, base_url=args.base_url)
+    if args.offline:
+        return OfflineAgent()
+    if not config.configured:
+        if args.model:
+            raise _usage(f"--model {args.model} needs an endpoint: set OPENAI_API_KEY (OpenAI) "
+                         "or pass --base-url (a local server)")
+        ui.note("no LLM configured: using the built-in offline planner "
+                "(set OPENAI_API_KEY, or --base-url/--model for a local server)")
+        return OfflineAgent()
+    ui.note(f"LLM: {config.model} at {config.endpoint}")
+    return LLMAgent(config)
+
+
+def _show_call(kind: str, payload) -> None:
+    if kind == "call":
+        args = ", ".join(f"{k}={v!r}" for k, v in payload.arguments.items() if v is not None)
+        ui.note(f"  [{'ok' if payload.ok else 'failed'}] {payload.name}({args}): {payload.text}")
+
+
+def run_requests(args: argparse.Namespace, instructions: list[Instruction]) -> int:
+    """`run EDITS.txt` and `do`: plain-English requests, in order, all or nothing."""
+    input_path = Path(args.input)
+    output = None
+    if not args.dry_run:
+        if not args.output:
+            raise _usage(f"{args.command} needs -o/--output (or --dry-run)")
+        output = check_output(args.output, inputs=[input_path], overwrite=args.overwrite)
+    agent = make_agent(args)
+    log: list = []
+    with ui.progress_bar(not args.quiet) as progress:
+        # a dry run still plans each line against the audio as the earlier lines leave it, in a
+        # throw-away session, so times like "the last 3 seconds" are right; nothing is written
+        with ScratchSession(None if args.dry_run else args.session, label=args.command,
+                            progress=progress) as session:
+            open_input(session, input_path)
+
+            def on_line(instruction: Instruction) -> None:
+                ui.note(f"{instruction.line}: {instruction.text}")
+
+            try:
+                log = run_instructions(agent, session, instructions, on_event=_show_call,
+                                       on_line=on_line if len(instructions) > 1 else None)
+            except InstructionError as exc:
+                if args.json:
+                    print(json.dumps(getattr(exc, "log", []), indent=2))
+                if args.command == "do":
+                    raise EchoError(exc.reason) from None
+                raise
+            if output is not None:
+                export(session, output)
+    if args.json:
+        print(json.dumps(log, indent=2))
+    elif args.dry_run:
+        for entry in log:
+            for call in entry["calls"]:
+                print(f"{entry['line']}. {call['tool']} {json.dumps(call['arguments'])}")
+    else:
+        for entry in log:
+            ui.note(entry["reply"])
+        print(output)
+    return 0
+
+
+def cmd_do(args: argparse.Namespace) -> int:
+    return run_requests(args, [Instruction(1, args.instruction.strip())])
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from agent.chat import Chat
+    from agent.planner import CAPABILITIES
+    from agent.workspace import new_session_dir
+    from tools.session import Session
+
+    root = Path(args.session) if args.session else new_session_dir("chat")
+    session = Session.open_or_create(root)
+    with session:
+        if args.file:
+            track = open_input(session, args.file)
+            ui.note(f"opened {args.file} as track {track}")
+        elif session.tracks:
+            ui.note(f"resumed {root}: {len(session.history())} edits, tracks {', '.join(session.tracks)}")
+        ui.note(f"session: {root}")
+        chat = Chat(make_agent(args), session, capabilities=CAPABILITIES)
+        return chat.run()
 
 
 class _UsageError(EchoError):
@@ -154,7 +297,7 @@ def _usage(message: str) -> EchoError:
     return _UsageError(message)
 
 
-COMMANDS = {"info": cmd_info, "tools": cmd_tools, "run": cmd_run}
+COMMANDS = {"info": cmd_info, "tools": cmd_tools, "run": cmd_run, "do": cmd_do, "chat": cmd_chat}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ def error_line(message: str) -> None:
 
 
 def note(message: str) -> None:
-    stderr.print(message)
+    stderr.print(message, markup=False)
 
 
 @contextmanager

@@ -1,0 +1,85 @@
+"""Instructions files (`echo-agent run EDITS.txt`) and one-shot requests (`echo-agent do`)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import noise
+from tools.audio import load
+from tools.dsp import integrated_loudness, rms_db
+
+
+@pytest.fixture
+def source(write):
+    return write(noise(duration_s=12.0, sample_rate=16_000, level_db=-26), "in.wav")
+
+
+def test_instructions_file_runs_every_line_in_order(cli, tmp_path, source):
+    edits = tmp_path / "edits.txt"
+    edits.write_text("# tidy up\n\ncut the first 2 seconds\n  make it 3 dB louder\n"
+                     "normalize to -20 LUFS  \n")
+    out = tmp_path / "out.wav"
+    result = cli("run", edits, "-i", source, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    edited = load(out)
+    assert edited.duration_s == pytest.approx(10.0, abs=0.01)
+    assert integrated_loudness(edited.samples, edited.sample_rate) == pytest.approx(-20, abs=0.5)
+
+
+def test_dry_run_prints_the_calls_and_writes_nothing(cli, tmp_path, source):
+    edits = tmp_path / "edits.txt"
+    edits.write_text("remove the last 3 seconds\nfade out the last 2 seconds\n")
+    out = tmp_path / "out.wav"
+    result = cli("run", edits, "-i", source, "-o", out, "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("1. cut ") and '"start_s": 9.0' in lines[0]
+    assert lines[1].startswith("2. fade ") and '"duration_s": 2' in lines[1]
+    assert not out.exists()
+
+
+def test_a_failing_line_stops_with_its_number_and_nothing_is_written(cli, tmp_path, source):
+    edits = tmp_path / "edits.txt"
+    edits.write_text("make it 3 dB louder\n# fine so far\nwrite a poem about this song\ngain 1 dB\n")
+    out = tmp_path / "out.wav"
+    result = cli("run", edits, "-i", source, "-o", out)
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "echo-agent: error: line 3 ('write a poem about this song'):")
+    assert not out.exists()
+
+
+def test_json_log(cli, tmp_path, source):
+    edits = tmp_path / "edits.txt"
+    edits.write_text("make it 6 dB louder\nfade in over 1 second\n")
+    result = cli("run", edits, "-i", source, "-o", tmp_path / "out.wav", "--json")
+    assert result.exit_code == 0, result.stderr
+    log = json.loads(result.stdout)
+    assert [entry["line"] for entry in log] == [1, 2]
+    assert log[0]["calls"][0]["tool"] == "gain" and log[0]["calls"][0]["arguments"]["gain_db"] == 6
+    assert all(entry["ok"] for entry in log)
+
+
+def test_do_one_request(cli, tmp_path, source):
+    out = tmp_path / "b.wav"
+    result = cli("do", "make it 6 dB louder", "-i", source, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    assert rms_db(load(out).samples) == pytest.approx(rms_db(load(source).samples) + 6, abs=0.01)
+    assert "offline planner" in result.stderr
+
+
+def test_do_refuses_what_it_does_not_understand(cli, tmp_path, source):
+    out = tmp_path / "b.wav"
+    result = cli("do", "translate this into French", "-i", source, "-o", out)
+    assert result.exit_code == 1
+    assert len(result.stderr.strip().splitlines()[-1]) > 20
+    assert not out.exists()
+
+
+def test_missing_instructions_file_is_a_usage_error(cli, tmp_path, source):
+    result = cli("run", tmp_path / "nope.txt", "-i", source, "-o", tmp_path / "o.wav")
+    assert result.exit_code == 2
+    assert "no such instructions file" in result.stderr
