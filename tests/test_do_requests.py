@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import noise, sine
-from tests.outcomes import check_outcome
+from evals.outcomes import check_outcome
 from tools.audio import Audio, load, save
 
 DEV = Path(__file__).parents[1].parent / "shared" / "requests" / "dev.jsonl"
@@ -50,7 +50,7 @@ def inputs(tmp_path_factory):
             "long": save(_recording(190.0, 16_000), folder / "long.wav")}
 
 
-@pytest.mark.parametrize("case", _cases())
+@pytest.mark.parametrize("case", list(_cases()))
 def test_request_outcome(case, cli, tmp_path, inputs):
     source = inputs["long" if "input" in case else "short"]
     before_bytes = source.read_bytes()

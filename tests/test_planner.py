@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import noise, sine
-from outcomes import check_outcome
+from evals.outcomes import check_outcome
 
 from agent.phrases import (
     Span,
@@ -320,7 +320,7 @@ def test_extra_phrasings_are_not_in_dev():
     assert len(EXTRA) >= 30 and not dev & {case["request"] for case in EXTRA}
 
 
-@pytest.mark.parametrize("case", _cases())
+@pytest.mark.parametrize("case", list(_cases()))
 def test_outcome(case, tmp_path):
     session = Session.create(tmp_path / "s")
     before = _audio(long="input" in case)

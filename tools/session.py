@@ -36,6 +36,7 @@ from tools.audio import Audio, atomic_path
 from tools.errors import SessionError, ToolArgumentError
 
 JOURNAL = "journal.jsonl"
+CACHE_BYTES = 256 * 2**20
 TRACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ProgressCallback = Callable[[str, float, float], None]
 
@@ -257,9 +258,13 @@ class Session:
         return self.root / "audio" / f"{version}.wav"
 
     def _remember(self, version: str, audio: Audio) -> None:
+        """Keep recent versions in memory: at most 4, and past the newest one no more than
+        ``CACHE_BYTES`` in all, so hour-long tracks do not pile up copies in memory."""
         self._cache[version] = audio
         self._cache.move_to_end(version)
-        while len(self._cache) > 4:
+        while len(self._cache) > 1 and (
+            len(self._cache) > 4 or sum(a.samples.nbytes for a in self._cache.values()) > CACHE_BYTES
+        ):
             self._cache.popitem(last=False)
 
     def _write_version(self, track: str, audio: Audio) -> str:

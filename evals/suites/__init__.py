@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from evals.runner import Suite
-from evals.suites import metrics, spine
+from evals.suites import metrics, requests, spine
 
 SUITES: dict[str, Suite] = {
     "metrics": metrics.run,
     "spine": spine.run,
+    "requests": requests.run,
 }
 
 
