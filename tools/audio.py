@@ -187,6 +187,34 @@ def _looks_like_mpeg(path: Path) -> bool:
     return head == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
 
 
+_IO_BLOCK_FRAMES = 1 << 20
+
+
+def read_frames(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read a libsndfile file straight into a ``(channels, n)`` float32 array, block by block
+    (no interleaved copy of the whole file). Returns the array and the sample rate."""
+    with sf.SoundFile(str(path)) as handle:
+        frames = handle.frames
+        out = np.empty((handle.channels, frames), dtype=np.float32)
+        done = 0
+        while done < frames:
+            block = handle.read(min(_IO_BLOCK_FRAMES, frames - done), dtype="float32", always_2d=True)
+            if block.shape[0] == 0:
+                break
+            out[:, done:done + block.shape[0]] = block.T
+            done += block.shape[0]
+        return out[:, :done], handle.samplerate
+
+
+def write_frames(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, *, format: str,
+                 subtype: str) -> None:
+    """Write ``(channels, n)`` samples with libsndfile, block by block (bounded extra memory)."""
+    with sf.SoundFile(str(path), "w", sample_rate, samples.shape[0], format=format,
+                      subtype=subtype) as handle:
+        for start in range(0, samples.shape[1], _IO_BLOCK_FRAMES):
+            handle.write(np.ascontiguousarray(samples[:, start:start + _IO_BLOCK_FRAMES].T))
+
+
 def _read_soundfile(path: Path) -> Audio | None:
     """Read with libsndfile; None when it does not recognise the format."""
     if _looks_like_mpeg(path):
@@ -198,7 +226,7 @@ def _read_soundfile(path: Path) -> Audio | None:
     if info.format in ("MPEG", "MP3") or info.samplerate <= 0:
         return None  # let ffmpeg decode compressed formats with full container support
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        data, rate = read_frames(path)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioInputError(f"{path}: corrupt or truncated {info.format} file ({exc})") from None
     expected = info.frames
@@ -208,12 +236,12 @@ def _read_soundfile(path: Path) -> Audio | None:
             f"{path}: truncated file: the header promises {int(declared[1])} bytes of audio "
             f"but only {int(declared[2])} are there"
         )
-    if expected > 0 and data.shape[0] < expected:
+    if expected > 0 and data.shape[1] < expected:
         raise AudioInputError(
             f"{path}: truncated file: the header promises {expected / rate:.3f} s "
-            f"but only {data.shape[0] / rate:.3f} s is there"
+            f"but only {data.shape[1] / rate:.3f} s is there"
         )
-    return _finish(data.T, rate, path)
+    return _finish(data, rate, path)
 
 
 def _require_ffmpeg() -> str:
@@ -322,8 +350,8 @@ def save(audio: Audio, path: str | os.PathLike, *, subtype: str | None = None) -
             fmt, default_subtype = _SOUNDFILE_WRITE[ext]
             big = audio.samples.nbytes >= 2**31 and fmt == "WAV"
             try:
-                sf.write(str(tmp), audio.samples.T, audio.sample_rate,
-                         format="RF64" if big else fmt, subtype=subtype or default_subtype)
+                write_frames(tmp, audio.samples, audio.sample_rate,
+                             format="RF64" if big else fmt, subtype=subtype or default_subtype)
             except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
                 raise ToolError(
                     f"{path}: cannot write {fmt} with {audio.channels} channels at "

@@ -120,38 +120,53 @@ def true_peak_db(samples: np.ndarray, sample_rate: int) -> float:
     return amplitude_to_db(max(peak, float(np.max(np.abs(samples)))))
 
 
+def _sample_peaks(samples: np.ndarray, lo: int, hi: int, factor: int) -> np.ndarray:
+    """Per-sample true-peak estimate of ``samples[:, lo:hi]`` (max over channels and the
+    ``factor`` oversampled points of each sample), float64, shape ``(hi - lo,)``."""
+    margin = 64
+    a, b = max(lo - margin, 0), min(hi + margin, samples.shape[1])
+    up = resample_poly(samples[:, a:b].astype(np.float64), factor, 1, axis=-1)
+    up = up[:, (lo - a) * factor:(hi - a) * factor]
+    peaks = np.abs(up).max(axis=0).reshape(-1, factor).max(axis=1)
+    return np.maximum(peaks, np.abs(samples[:, lo:hi]).max(axis=0))
+
+
 def limit_true_peak(samples: np.ndarray, sample_rate: int, *, ceiling_db: float,
-                    lookahead_ms: float = 1.5, release_ms: float = 80.0) -> np.ndarray:
+                    lookahead_ms: float = 1.5, release_ms: float = 80.0,
+                    pre_gain_db: float = 0.0) -> np.ndarray:
     """A look-ahead peak limiter holding the (4x oversampled) peak at or below ``ceiling_db``.
 
     The gain envelope is the running minimum of ``ceiling / |peak|`` over the look-ahead window,
-    smoothed so that it falls within the look-ahead and recovers over ``release_ms``.
+    smoothed so that it falls within the look-ahead and recovers over ``release_ms``. Works block by
+    block (filter state carried across blocks): memory is the float32 output plus one block.
+    ``pre_gain_db`` is applied first (block by block, so the input is never copied whole).
     """
-    ceiling = db_to_amplitude(ceiling_db)
+    pre_gain = db_to_amplitude(pre_gain_db)
+    ceiling = db_to_amplitude(ceiling_db) / pre_gain  # limit the input at the ceiling before gain
     factor = 4 if sample_rate < 96_000 else 2
-    peaks = np.concatenate(
-        [np.abs(b).max(axis=0).reshape(-1, factor).max(axis=1)
-         for b in _oversample_blocks(samples, factor)]
-    )
-    peaks = np.maximum(peaks, np.abs(samples).max(axis=0))
-    needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
-    if needed.min() >= 1.0:
-        return samples.copy()
     window = max(int(lookahead_ms * 1e-3 * sample_rate), 1)
-    # minimum over [i - window, i + window] so the gain is already down when the peak arrives
-    gain = minimum_filter1d(needed, size=2 * window + 1, mode="nearest")
-    # smooth attack (moving average over the window) keeps the envelope below `needed`
+    context = 2 * window  # the min filter and the moving average each look `window` samples out
     kernel = np.ones(window) / window
-    gain = np.minimum(np.convolve(gain, kernel, mode="same"), gain)
     release = np.exp(-1.0 / max(release_ms * 1e-3 * sample_rate, 1.0))
-    smoothed = lfilter([1.0 - release], [1.0, -release], gain - 1.0, zi=[0.0])[0] + 1.0
-    gain = np.minimum(gain, smoothed)
-    limited = samples * gain[np.newaxis, :]
+    state = np.zeros(1)
+    n = samples.shape[1]
+    out = np.empty(samples.shape, dtype=np.float32)
+    for start in range(0, n, _BLOCK_SAMPLES):
+        stop = min(start + _BLOCK_SAMPLES, n)
+        lo, hi = max(start - context, 0), min(stop + context, n)
+        needed = np.minimum(1.0, ceiling / np.maximum(_sample_peaks(samples, lo, hi, factor), 1e-12))
+        gain = minimum_filter1d(needed, size=2 * window + 1, mode="nearest")
+        padded = np.pad(gain, window, mode="edge")
+        average = np.convolve(padded, kernel, mode="same")[window:window + gain.size]
+        gain = np.minimum(average, gain)[start - lo:stop - lo]
+        smoothed, state = lfilter([1.0 - release], [1.0, -release], gain - 1.0, zi=state)
+        gain = np.minimum(gain, smoothed + 1.0)
+        out[:, start:stop] = samples[:, start:stop] * (gain * pre_gain)[np.newaxis, :]
     # a final safety pass against inter-sample overshoot left by smoothing
-    residual = db_to_amplitude(true_peak_db(limited, sample_rate))
-    if residual > ceiling:
-        limited = limited * (ceiling / residual)
-    return limited
+    residual = db_to_amplitude(true_peak_db(out, sample_rate))
+    if residual > ceiling * pre_gain:
+        out *= np.float32(ceiling * pre_gain / residual)
+    return out
 
 
 def equal_power_crossfade(tail: np.ndarray, head: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from pydantic import Field
 
 from tools.audio import Audio
@@ -39,15 +40,17 @@ def normalize_loudness(audio: Audio, *, target_lufs: float, true_peak_db: float 
     applied_db = gain_db
     limited = False
     out = audio.samples
+    peak_in_db = true_peak_db_of(audio.samples, audio.sample_rate)  # true peak scales with gain
     previous: tuple[float, float] | None = None  # (gain_db, loudness) of the last limited pass
     for _ in range(_MAX_PASSES):
         applied_db = gain_db
-        scaled = audio.samples * db_to_amplitude(gain_db)
-        if true_peak_db_of(scaled, audio.sample_rate) <= true_peak_db:
-            out = scaled
+        out = None  # let the last pass's copy go before making the next (hour-long files)
+        if peak_in_db + gain_db <= true_peak_db:
+            out = audio.samples * np.float32(db_to_amplitude(gain_db))
             break
         limited = True
-        out = limit_true_peak(scaled, audio.sample_rate, ceiling_db=true_peak_db)
+        out = limit_true_peak(audio.samples, audio.sample_rate, ceiling_db=true_peak_db,
+                              pre_gain_db=gain_db)
         loudness = integrated_loudness(out, audio.sample_rate)
         miss = target_lufs - loudness
         if abs(miss) < 0.05:

@@ -30,9 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import soundfile as sf
-
-from tools.audio import Audio, atomic_path
+from tools.audio import Audio, atomic_path, read_frames, write_frames
 from tools.errors import SessionError, ToolArgumentError
 
 JOURNAL = "journal.jsonl"
@@ -237,8 +235,8 @@ class Session:
         if version in self._cache:
             self._cache.move_to_end(version)
             return self._cache[version]
-        data, rate = sf.read(str(self._version_path(version)), dtype="float32", always_2d=True)
-        audio = Audio(data.T.copy(), int(rate))
+        data, rate = read_frames(self._version_path(version))
+        audio = Audio(data, int(rate))
         self._remember(version, audio)
         return audio
 
@@ -272,8 +270,8 @@ class Session:
         path = self._version_path(version)
         tmp = atomic_path(path)
         big = audio.samples.nbytes >= 2**31
-        sf.write(str(tmp), audio.samples.T, audio.sample_rate,
-                 format="RF64" if big else "WAV", subtype="FLOAT")
+        write_frames(tmp, audio.samples, audio.sample_rate,
+                     format="RF64" if big else "WAV", subtype="FLOAT")
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from evals.runner import Suite
-from evals.suites import metrics, requests, spine
+from evals.suites import long, metrics, requests, spine
 
 SUITES: dict[str, Suite] = {
     "metrics": metrics.run,
     "spine": spine.run,
     "requests": requests.run,
+    "long": long.run,
 }
 
 
