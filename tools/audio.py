@@ -46,6 +46,15 @@ _DECLARED_DATA = re.compile(r"^(?:data|SSND) : (\d+) \(should be (\d+)\)", re.MU
 WRITABLE_EXTENSIONS = tuple(sorted({*_SOUNDFILE_WRITE, *_FFMPEG_WRITE}))
 
 
+def first_non_finite(samples: np.ndarray, *, block: int = 1 << 20) -> int | None:
+    """Index (along time) of the first NaN or infinite sample, or None; checks block by block."""
+    for start in range(0, samples.shape[-1], block):
+        bad = ~np.isfinite(samples[..., start:start + block])
+        if bad.any():
+            return start + int(np.argwhere(bad)[0][-1])
+    return None
+
+
 @dataclass(frozen=True, eq=False)
 class Audio:
     """Immutable audio: ``samples`` float32 of shape ``(channels, n)``, ``sample_rate`` in Hz."""
@@ -71,9 +80,8 @@ class Audio:
                 f"sample_rate={rate!r} must be an integer from {MIN_SAMPLE_RATE_HZ} to "
                 f"{MAX_SAMPLE_RATE_HZ} Hz"
             )
-        bad = ~np.isfinite(samples)
-        if bad.any():
-            first = int(np.argwhere(bad)[0][1])
+        first = first_non_finite(samples)
+        if first is not None:
             raise ValueError(f"samples contain NaN or infinite values (first at {first / rate:.3f} s)")
         if samples.flags.writeable:
             # Freeze an array that owns its memory (no copy; the caller's later writes then fail);
@@ -167,9 +175,8 @@ def _check_readable(path: Path) -> None:
 def _finish(samples: np.ndarray, sample_rate: int, path: Path) -> Audio:
     if samples.shape[-1] == 0:
         raise AudioInputError(f"{path}: no audio in the file (0 samples)")
-    bad = ~np.isfinite(samples)
-    if bad.any():
-        first = int(np.argwhere(bad)[0][-1])
+    first = first_non_finite(samples)
+    if first is not None:
         raise AudioInputError(
             f"{path}: contains NaN or infinite samples (first at {first / sample_rate:.3f} s)"
         )

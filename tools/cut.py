@@ -82,7 +82,8 @@ def cut_samples(audio: Audio, start: int, end: int, *, crossfade_ms: float = 10.
     half = min(int(crossfade_ms * 1e-3 * rate / 2), start, n - end)
     tail = x[:, start - half:start + half]
     head = x[:, end - half:end + half]
-    seam = equal_power_crossfade(tail, head) if half else np.zeros((x.shape[0], 0), np.float32)
+    seam = (equal_power_crossfade(tail, head).astype(np.float32) if half
+            else np.zeros((x.shape[0], 0), np.float32))  # float32: never promote the whole track
     return audio.replace(np.concatenate([x[:, :start - half], seam, x[:, end + half:]], axis=1))
 
 
