@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 
 from agent import __version__, ui
+from agent.file_commands import add_commands
 from agent.instructions import Instruction, InstructionError, read_instructions, run_instructions
 from agent.plan import PLAN_SUFFIXES, load_plan, run_plan, validate_plan
 from agent.workspace import ScratchSession, check_output, export, open_input
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", help="audio file to open as the first track")
     p.add_argument("--session", metavar="DIR", help="session folder: resumed if it exists, else created")
     _add_agent_arguments(p)
+    COMMANDS.update(add_commands(sub))
     return parser
 
 

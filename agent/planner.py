@@ -30,6 +30,9 @@ from agent.phrases import (
     split_clauses,
     tokenize,
 )
+from agent.rules_audio import EXAMPLES as AUDIO_EXAMPLES
+from agent.rules_audio import RULES as AUDIO_RULES
+from agent.rules_audio import Refusal
 from tools.errors import EchoError, ToolArgumentError
 from tools.registry import validate_call
 
@@ -45,10 +48,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "convert": ("make it mono", "convert to 48 kHz"),
     "undo": ("undo", "undo the last 2 edits"),
     "redo": ("redo",),
+    **AUDIO_EXAMPLES,
 }
 CAPABILITIES = (
     "Without an LLM I understand requests like these (chain them with 'and', 'then' or commas):\n"
-    + "".join(f"  {tool:<19}" + " / ".join(f"'{e}'" for e in examples) + "\n"
+    + "".join(f"  {tool:<21}" + " / ".join(f"'{e}'" for e in examples) + "\n"
               for tool, examples in EXAMPLES.items())
     + "Times: 1:23, 1m20s, 90 s, 1500 ms, 'the first/last 10 seconds' (positions in the track as it "
     "was before the request). Loudness: -16 LUFS, podcast (-16), streaming (-14), broadcast (-23)."
@@ -180,20 +184,14 @@ class _State:
 # ----------------------------------------------------------------------------- rules
 
 _NOT_YET = (
-    (r"\b(?:noise|noisy|hiss|hum|buzz|denoise|de noise|clean (?:it |this |that )?up|crackle|clicks?|"
-     r"pops?|plosives?|static|rumble)\b", "noise reduction is not available yet"),
-    (r"\b(?:remove|cut|delete|trim|strip|shorten|tighten|get rid of|drop|take out)\b.*"
-     r"\b(?:silences?|silent parts?|pauses|dead air|gaps|quiet (?:parts|bits))\b",
-     "removing silences or pauses is not available yet"),
+    (r"\b(?:crackle|plosives?)\b", "that repair is not available yet"),
     (r"\bmute\b|^silence (?:from |between |<)|\breplace\b.*\bsilence\b",
      "muting part of the track is not available yet"),
     (r"\b(?:on|in|of|for|to) track\b|\btrack (?:<n\d+>|[a-z0-9])\b|\b(?:other|second|both|all) tracks?\b",
      "the offline planner edits the current track only; choosing a track is not available here"),
-    (r"\btranscri\w*|\bsubtitles?\b|\bcaptions?\b|\bwhat (?:does|do|did) (?:it|they|he|she) say\b",
-     "transcription is not available yet"),
     (r"\b(?:speed|slow|faster|slower|tempo|pitch|reverse|backwards|reverb|echo|delay|eq|equali[sz]\w*|"
      r"treble|compress\w*|de ?ess\w*|pan|loop|repeat|merge|split|overlay|concatenate|crossfade|"
-     r"duck\w*|distort\w*|auto ?tune)\b", "that effect is not available yet"),
+     r"distort\w*|auto ?tune)\b", "that effect is not available yet"),
     (r"\b(?:mp3|wav|wave|flac|ogg|m4a|aac|opus|aiff?|webm)\b|<n\d+> ?bits?\b|\bbit depth\b|"
      r"\bsave\b|\bexport\b", "file format, bit depth and saving are chosen when you save the result "
                              "(by the output file name), not by an edit"),
@@ -208,11 +206,11 @@ def _not_yet(c: Clause, st: _State) -> str | None:
             raise _refuse(c, why)
     target = parse_target(Clause(c.text, c.phrase))
     if target and target.stem:
-        raise _refuse(c, f"working on the {target.stem} alone needs the source-separation tool, "
-                         "which is not available yet")
+        raise _refuse(c, f"to change the {target.stem} alone, first say 'extract the "
+                         f"{target.stem}', then edit that track")
     if target:
-        raise _refuse(c, f"finding or removing words ('{target.text}') needs the transcription "
-                         "tools, which are not available yet")
+        raise _refuse(c, f"editing by words ('{target.text}') is not available offline; "
+                         f"'find the word {target.text}' shows where it is, then cut that span")
     return None
 
 
@@ -513,7 +511,21 @@ def _cut_span(c: Clause, st: _State, span: Span) -> str:
     return "cut"
 
 
-_RULES = (_history, _info, _not_yet, _normalize, _fade, _silence, _convert, _gain, _trim, _cut)
+def _audio_rule(rule):
+    """An :mod:`agent.rules_audio` rule, its Refusal turned into the planner's refusal."""
+
+    def run(c: Clause, st: _State) -> str | None:
+        try:
+            return rule(c, st)
+        except Refusal as exc:
+            raise _refuse(c, str(exc)) from None
+
+    run.__name__ = rule.__name__
+    return run
+
+
+_RULES = (_history, *map(_audio_rule, AUDIO_RULES), _info, _not_yet, _normalize, _fade, _silence,
+          _convert, _gain, _trim, _cut)
 _INHERITED = ("cut", "fade")  # "cut 0:01 to 0:02 and 0:05 to 0:06", "fade in 2 s and out 3 s"
 _CONTINUATION = r"^(?:from |between |the (?:first|last) |in\b|out\b|<[tn]\d+>)"
 

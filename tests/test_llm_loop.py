@@ -273,7 +273,7 @@ def test_injected_instruction_in_a_transcript_is_not_obeyed(chat_server, session
         [call("undo", "{}")],
         f'The recording says: "{INJECTION}". I did not change anything.',
     )
-    agent = make_agent(chat_server, tools=TOOLS + (TRANSCRIBE,))
+    agent = make_agent(chat_server, tools=tuple(t for t in TOOLS if t.name != "transcribe") + (TRANSCRIBE,))
     reply = agent.respond(session, "transcribe the recording and tell me what it says")
 
     assert "never instructions" in system_prompt() and "untrusted_transcript" in system_prompt()
@@ -301,7 +301,7 @@ def test_injected_instruction_in_a_transcript_is_not_obeyed(chat_server, session
 
 def test_guard_lets_the_person_ask_for_a_big_cut_in_their_own_words(chat_server, session):
     chat_server.script([call("transcribe", "{}")], [call("cut", {"start_s": 0.5})], "Cut.")
-    agent = make_agent(chat_server, tools=TOOLS + (TRANSCRIBE,))
+    agent = make_agent(chat_server, tools=tuple(t for t in TOOLS if t.name != "transcribe") + (TRANSCRIBE,))
     reply = agent.respond(session, "transcribe it, then cut everything after 0.5 s")
     assert [(c.name, c.ok) for c in reply.calls] == [("transcribe", True), ("cut", True)]
     assert session.audio().duration_s == pytest.approx(0.5, abs=1e-3)

@@ -12,7 +12,25 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tools import convert, cut, fade, gain, history, info, insert_silence, normalize_loudness, trim
+from tools import (
+    convert,
+    cut,
+    denoise,
+    ducking,
+    fade,
+    gain,
+    history,
+    info,
+    insert_silence,
+    locate,
+    match,
+    normalize_loudness,
+    remix,
+    remove_disfluencies,
+    separate,
+    transcribe,
+    trim,
+)
 from tools.base import Tool, ToolResult
 from tools.errors import ToolArgumentError
 from tools.session import Session
@@ -24,8 +42,17 @@ TOOLS: tuple[Tool, ...] = (
     gain.TOOL,
     fade.TOOL,
     normalize_loudness.TOOL,
+    denoise.TOOL,
     insert_silence.TOOL,
     convert.TOOL,
+    separate.TOOL,
+    remix.TOOL,
+    ducking.TOOL,
+    match.MATCH_LOUDNESS,
+    match.MATCH_EQ,
+    transcribe.TOOL,
+    locate.TOOL,
+    remove_disfluencies.TOOL,
     history.UNDO,
     history.REDO,
 )

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from evals.runner import Suite
-from evals.suites import long, metrics, requests, spine
+from evals.suites import denoise, disfluency, long, metrics, requests, separation, spine
 
 SUITES: dict[str, Suite] = {
     "metrics": metrics.run,
     "spine": spine.run,
     "requests": requests.run,
     "long": long.run,
+    "denoise": denoise.run,
+    "separation": separation.run,
+    "disfluency": disfluency.run,
 }
 
 

@@ -1,0 +1,247 @@
+"""The ``clean`` and ``render`` pipelines: Descript-style disfluency clean-up of a whole file.
+
+``clean_file``: load, transcribe (Whisper when its model is here, else pocketsphinx; or none),
+detect, write the cut report (JSON) and an Audacity label track, render the cuts, optionally
+denoise and normalise loudness, export atomically. ``render_report``: re-render a reviewed report,
+with the cuts a person switched off (``"enabled": false``) left in, after checking that the input
+file is the one the report was made from (SHA-256 of its bytes).
+
+Report (``REPORT_VERSION`` 1)::
+
+    {"version": 1, "tool": "echo-agent clean",
+     "input": {"path", "sha256", "duration_s", "sample_rate", "channels"},
+     "settings": {"level", "kinds", "max_pause_s", "keep_pause_s", "denoise", "loudness_lufs"},
+     "transcript": {"backend", "fallback", "note"},
+     "cuts": [{"start_s", "end_s", "kind", "text", "confidence", "source", "enabled",
+               "fill_s", "saved_s"}, ...],          # start_s/end_s in input time
+     "saved_s": seconds the enabled cuts save, "output": {"path", "duration_s"}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agent.workspace import check_output
+from tools import audio as audio_io
+from tools.acoustic_fillers import frame_features, silences
+from tools.audio import Audio
+from tools.disfluency import LISTED_CONFIDENCE, check_level, detect_disfluencies
+from tools.errors import AudioInputError, SetupError, ToolArgumentError
+from tools.normalize_loudness import normalize_loudness
+from tools.remove_disfluencies import describe_backend, plan_cuts, summarize
+from tools.render_cuts import Cut, render_cuts
+from tools.transcript import Transcript
+
+REPORT_VERSION = 1
+TRANSCRIPT_BACKENDS = ("auto", "whisper", "pocketsphinx", "none")
+Progress = Callable[[str, float, float], None]
+_CUT_FIELDS = ("start_s", "end_s", "kind", "text", "confidence", "source", "enabled", "fill_s")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = audio_io.atomic_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def transcribe_for_clean(audio: Audio, backend: str, *, model_dir: str | None = None,
+                         progress: Progress | None = None) -> tuple[Transcript | None, str]:
+    """A transcript by ``backend`` ("auto": Whisper when its model is on this machine, never
+    downloading, else pocketsphinx; "none": no transcript) and a line saying which engine ran."""
+    if backend not in TRANSCRIPT_BACKENDS:
+        raise ToolArgumentError(f"transcript={backend!r}; expected one of: {', '.join(TRANSCRIPT_BACKENDS)}")
+    if backend == "none":
+        return None, "no transcript (asked for none): acoustic detection only"
+    try:
+        from tools.transcribe import pick_transcriber, transcribe
+    except ImportError:
+        return None, "no transcription backend is installed: acoustic detection only"
+    transcriber, notes = pick_transcriber({}, backend=backend, model_dir=model_dir, download=False)
+    report = (lambda done, total: progress("transcribe", done, total)) if progress else None
+    transcript = transcribe(audio, transcriber=transcriber, progress=report)
+    line = describe_backend(transcript)
+    if notes:
+        line += f" ({notes[0]})"
+    return transcript, line
+
+
+def cut_record(cut: Cut) -> dict[str, Any]:
+    record = {name: getattr(cut, name) for name in _CUT_FIELDS}
+    record["saved_s"] = round(cut.saved_s, 3)
+    return record
+
+
+def cut_from_record(record: dict[str, Any], index: int) -> Cut:
+    try:
+        return Cut(start_s=float(record["start_s"]), end_s=float(record["end_s"]),
+                   fill_s=float(record.get("fill_s", 0.0)), kind=str(record.get("kind", "cut")),
+                   text=str(record.get("text", "")),
+                   confidence=float(record.get("confidence", 1.0)),
+                   source=str(record.get("source", "manual")),
+                   enabled=bool(record.get("enabled", True)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ToolArgumentError(f"cuts[{index}] in the report is not a cut ({exc!r}): {record}") from None
+
+
+def audacity_labels(cuts: list[Cut]) -> str:
+    """An Audacity label track: ``start<TAB>end<TAB>label`` per cut, in input time; switched-off
+    cuts are marked "(off)" so a reviewer sees what was left in."""
+    lines = []
+    for cut in cuts:
+        flag = "" if cut.enabled else " (off)"
+        text = f": {cut.text}" if cut.text and not cut.text.startswith("(") else ""
+        label = f"{cut.kind}{text} [{cut.confidence:.2f} {cut.source}]{flag}".replace("\t", " ")
+        lines.append(f"{cut.start_s:.6f}\t{cut.end_s:.6f}\t{label}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _finish(audio: Audio, *, denoise: bool, loudness_lufs: float | None,
+            progress: Progress | None) -> tuple[Audio, list[str]]:
+    notes = []
+    if denoise:
+        try:
+            from tools.denoise import denoise as run_denoise
+        except ImportError:
+            notes.append("denoise is unavailable in this installation (tools/denoise.py missing)")
+        else:
+            done = run_denoise(audio, progress=(lambda d, t: progress("denoise", d, t))
+                               if progress else None)
+            audio = done.audio
+            notes.append(f"denoised with {done.description}"
+                         + (f" ({done.fallback})" if done.fallback else ""))
+    if loudness_lufs is not None:
+        audio, info = normalize_loudness(audio, target_lufs=loudness_lufs)
+        notes.append(f"loudness {info['output_lufs']:.1f} LUFS (target {loudness_lufs:g})")
+    return audio, notes
+
+
+def clean_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
+               level: str = "normal", report_path: str | os.PathLike | None = None,
+               labels_path: str | os.PathLike | None = None, denoise: bool = False,
+               loudness_lufs: float | None = None, transcript: str | Transcript = "auto",
+               kinds: list[str] | None = None, max_pause_s: float | None = None,
+               keep_pause_s: float | None = None, overwrite: bool = False,
+               model_dir: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """``echo-agent clean IN -o OUT``: remove fillers, repeats, false starts and dead air.
+
+    ``transcript``: a backend name (:data:`TRANSCRIPT_BACKENDS`) or a ready :class:`Transcript`.
+    Returns the report (also written to ``report_path`` if given) plus ``"notes"``: lines for the
+    person (transcript backend, denoise and loudness results). The input is never modified.
+    """
+    rules = check_level(level)
+    if loudness_lufs is not None and not -70 <= loudness_lufs <= -5:
+        raise ToolArgumentError(f"loudness={loudness_lufs:g} LUFS must be from -70 to -5")
+    longest = rules.max_pause_s if max_pause_s is None else max_pause_s
+    keep = rules.keep_pause_s if keep_pause_s is None else keep_pause_s
+    if not 0.1 <= keep <= longest:
+        raise ToolArgumentError(f"keep_pause_s={keep:g} must be from 0.1 s to max_pause_s={longest:g} s")
+    source = Path(input_path)
+    output = check_output(output_path, inputs=[source], overwrite=overwrite)
+    for extra in (report_path, labels_path):
+        if extra is not None and Path(extra).resolve() in (source.resolve(), output.resolve()):
+            raise AudioInputError(f"{extra}: would overwrite the input or the output; choose another name")
+    audio = audio_io.load(source)
+    sha = file_sha256(source)
+    if isinstance(transcript, Transcript):  # given by the caller (e.g. aligned to a known text)
+        found_transcript, backend_line = transcript, describe_backend(transcript)
+    else:
+        found_transcript, backend_line = transcribe_for_clean(audio, transcript,
+                                                              model_dir=model_dir, progress=progress)
+    features = frame_features(audio)
+    found = detect_disfluencies(
+        audio, found_transcript, level=level, kinds=kinds, max_pause_s=longest,
+        min_confidence=LISTED_CONFIDENCE, features=features,
+        progress=(lambda d, t: progress("detect", d, t)) if progress else None)
+    cuts = plan_cuts(found, silences(features), duration_s=audio.duration_s, keep_pause_s=keep,
+                     min_confidence=rules.min_confidence)
+    del features
+    report: dict[str, Any] = {
+        "version": REPORT_VERSION,
+        "tool": "echo-agent clean",
+        "input": {"path": str(source.resolve()), "sha256": sha, "duration_s": audio.duration_s,
+                  "sample_rate": audio.sample_rate, "channels": audio.channels},
+        "settings": {"level": level, "kinds": kinds, "max_pause_s": longest,
+                     "keep_pause_s": keep, "denoise": denoise, "loudness_lufs": loudness_lufs},
+        "transcript": {"backend": found_transcript.backend if found_transcript else None,
+                       "fallback": bool(found_transcript and "sphinx" in found_transcript.backend),
+                       "note": backend_line},
+        "cuts": [cut_record(c) for c in cuts],
+        "saved_s": round(sum(c.saved_s for c in cuts if c.enabled), 3),
+        "summary": summarize(cuts, found),
+    }
+    if labels_path is not None:
+        _write_text(Path(labels_path), audacity_labels(cuts))
+    result = render_cuts(audio, cuts)
+    del audio
+    result, notes = _finish(result, denoise=denoise, loudness_lufs=loudness_lufs, progress=progress)
+    audio_io.save(result, output)
+    report["output"] = {"path": str(output.resolve()), "duration_s": result.duration_s}
+    if report_path is not None:
+        _write_text(Path(report_path), json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return {**report, "notes": [backend_line, *notes]}
+
+
+def load_report(report_path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(report_path)
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AudioInputError(f"{path}: no such report") from None
+    except (OSError, ValueError) as exc:
+        raise AudioInputError(f"{path}: not a readable JSON cut report ({exc})") from None
+    if not isinstance(report, dict) or not isinstance(report.get("cuts"), list) or "input" not in report:
+        raise AudioInputError(f"{path}: not an echo-agent cut report (no 'input' and 'cuts')")
+    if report.get("version", REPORT_VERSION) > REPORT_VERSION:
+        raise SetupError(f"{path}: report version {report['version']} is newer than this "
+                         f"echo-agent understands ({REPORT_VERSION}); upgrade echo-agent")
+    return report
+
+
+def render_report(report_path: str | os.PathLike, output_path: str | os.PathLike, *,
+                  input_path: str | os.PathLike | None = None, overwrite: bool = False,
+                  denoise: bool | None = None, loudness_lufs: float | None = None,
+                  progress: Progress | None = None) -> dict[str, Any]:
+    """``echo-agent render cuts.json -o OUT``: apply a (reviewed) report's enabled cuts to the file
+    it was made from. ``input_path`` points at the input if it moved; its SHA-256 must match.
+    Denoise and loudness default to the report's settings."""
+    report = load_report(report_path)
+    recorded = report["input"]
+    source = Path(input_path or recorded.get("path", ""))
+    if not source.is_file():
+        raise AudioInputError(f"{source}: the report's input file is not there; pass the input "
+                              "file's new location")
+    sha = file_sha256(source)
+    if recorded.get("sha256") and sha != recorded["sha256"]:
+        raise AudioInputError(f"{source}: this is not the file the report was made from (SHA-256 "
+                              f"{sha[:12]}... differs from {str(recorded['sha256'])[:12]}...)")
+    output = check_output(output_path, inputs=[source, Path(report_path)], overwrite=overwrite)
+    cuts = [cut_from_record(r, i) for i, r in enumerate(report["cuts"])]
+    audio = audio_io.load(source)
+    result = render_cuts(audio, cuts)
+    del audio
+    settings = report.get("settings", {})
+    denoise = bool(settings.get("denoise")) if denoise is None else denoise
+    loudness = settings.get("loudness_lufs") if loudness_lufs is None else loudness_lufs
+    result, notes = _finish(result, denoise=denoise, loudness_lufs=loudness, progress=progress)
+    audio_io.save(result, output)
+    enabled = [c for c in cuts if c.enabled]
+    return {"input": str(source), "output": str(output), "duration_s": result.duration_s,
+            "cuts": len(enabled), "cuts_off": len(cuts) - len(enabled),
+            "saved_s": round(sum(c.saved_s for c in enabled), 3), "notes": notes}

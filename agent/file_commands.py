@@ -1,0 +1,112 @@
+"""File-to-file commands of the CLI: ``denoise``, ``transcribe`` (and, when their tools are present,
+``separate``, ``clean`` and ``render``). Each reads an input, runs one tool's pure function with a
+progress bar, and writes its output atomically; the input is never modified."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from agent import ui
+from agent.workspace import check_output, data_dir
+from tools import audio as audio_io
+from tools.errors import AudioInputError
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def add_commands(sub) -> dict:
+    """Register the file commands on the ``sub`` parsers; returns name -> handler."""
+    p = sub.add_parser(
+        "denoise", help="reduce background noise under speech", formatter_class=_formatter,
+        description="Turn down hiss, hum, fans, traffic, babble under speech. DeepFilterNet 3 when its\n"
+                    "weights are installed, else the offline default (RNNoise-guided Wiener filter).",
+        epilog="examples:\n  echo-agent denoise talk.wav -o talk.clean.wav\n"
+               "  echo-agent denoise talk.wav -o talk.clean.wav --strength light\n"
+               "  echo-agent denoise talk.wav -o t.wav --backend deepfilternet --model-dir ~/models/DeepFilterNet3",
+    )
+    p.add_argument("file", help="input audio file (never modified)")
+    p.add_argument("-o", "--output", required=True, help="output audio file")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--backend", default="auto",
+                   choices=["auto", "deepfilternet", "hybrid", "rnnoise", "classical"],
+                   help="denoiser (default auto: DeepFilterNet 3 if installed, else hybrid)")
+    p.add_argument("--strength", choices=["light", "moderate", "strong", "max"],
+                   help="how far noise is turned down: light 6 dB, moderate 12, strong 30 (default), max 60")
+    p.add_argument("--limit-db", type=float, help="attenuation limit in dB (3 to 100), instead of --strength")
+    p.add_argument("--model-dir", help="DeepFilterNet 3 folder (config.ini + checkpoints/)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+
+    p = sub.add_parser(
+        "transcribe", help="transcribe speech with word times", formatter_class=_formatter,
+        description="Write down what is said, with the time of every word. faster-whisper when its model\n"
+                    "is on this machine (or --backend whisper to download it), else pocketsphinx\n"
+                    "(offline, far less accurate; the output says so).",
+        epilog="examples:\n  echo-agent transcribe talk.wav                 plain text on stdout\n"
+               "  echo-agent transcribe talk.wav --format srt -o talk.srt\n"
+               "  echo-agent transcribe talk.wav --format json --model-dir ~/models/faster-whisper-small",
+    )
+    p.add_argument("file", help="audio or video file")
+    p.add_argument("--format", default="txt", choices=["txt", "json", "srt", "vtt"],
+                   help="output format (default txt; json has every word with start, end, probability)")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--backend", default="auto", choices=["auto", "whisper", "pocketsphinx"])
+    p.add_argument("--model", help="faster-whisper model size or name (default small)")
+    p.add_argument("--model-dir", help="folder with a faster-whisper (CTranslate2) model")
+    p.add_argument("--language", help="spoken language code, e.g. en, fr (default: detect)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    return {"denoise": cmd_denoise, "transcribe": cmd_transcribe}
+
+
+def cmd_denoise(args: argparse.Namespace) -> int:
+    from tools.denoise import STRENGTH_DB, denoise
+
+    source = Path(args.file)
+    output = check_output(args.output, inputs=[source], overwrite=args.overwrite)
+    limit = args.limit_db if args.limit_db is not None else STRENGTH_DB.get(args.strength, 30.0)
+    audio = audio_io.load(source)
+    with ui.progress_bar(not args.quiet) as progress:
+        result = denoise(audio, backend=args.backend, attenuation_limit_db=limit,
+                         model_dir=args.model_dir,
+                         progress=lambda done, total: progress("denoising", done, total))
+    audio_io.save(result.audio, output)
+    ui.note(f"denoised with {result.description}, noise down by up to {limit:g} dB")
+    if result.fallback:
+        ui.note(result.fallback)
+    print(output)
+    return 0
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from tools.transcribe import cached_transcribe, pick_transcriber
+    from tools.transcript_export import export
+
+    source = Path(args.file)
+    output = None
+    if args.output:
+        output = Path(args.output)
+        if output.exists() and not args.overwrite:
+            raise AudioInputError(f"{output}: exists already; pass --overwrite (-y) to replace it")
+    audio = audio_io.load(source)
+    transcriber, notes = pick_transcriber({}, backend=args.backend, model=args.model,
+                                          model_dir=args.model_dir)
+    for line in notes:
+        ui.note(line)
+    with ui.progress_bar(not args.quiet) as progress:
+        transcript = cached_transcribe(audio, transcriber, cache_dir=data_dir() / "transcripts",
+                                       language=args.language, notes=notes,
+                                       progress=lambda done, total: progress("transcribing", done, total))
+    ui.note(f"transcribed with {transcript.backend or transcriber.name}")
+    text = export(transcript, args.format)
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
+    tmp = audio_io.atomic_path(output)
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(output)
+    print(output)
+    return 0

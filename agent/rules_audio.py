@@ -1,0 +1,216 @@
+"""Offline planner rules for the speech, noise, music and repair tools.
+
+Each rule reads one clause (:class:`agent.phrases.Clause`) and either plans calls on the planner's
+state (``st.add``), returns None (not for this rule), or raises :class:`Refusal` with the reason. The
+planner (:mod:`agent.planner`) tries these rules before its basic edit rules.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agent.phrases import Clause, parse_target
+
+FILLER_WORDS = {"um", "umm", "uh", "uhm", "er", "erm", "ah", "hmm", "mm", "eh"}
+STEMS = {"vocals", "drums", "bass", "other", "guitar", "piano"}
+
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "transcribe": ("transcribe this", "make subtitles"),
+    "locate": ("find the word 'budget'", "where are the long pauses?", "find the clicks"),
+    "remove_disfluencies": ("remove the ums", "remove the second 'um'", "shorten the pauses",
+                            "remove filler words and repetitions"),
+    "denoise": ("denoise this", "clean up the hiss", "reduce the background noise a little"),
+    "separate": ("extract the vocals", "give me the drums alone", "split it into stems"),
+    "remix": ("make a karaoke version", "make an acapella"),
+    "duck": ("turn the music down 10 dB under the speech",),
+    "match_loudness": ("make guest as loud as host",),
+    "match_eq": ("make guest sound like host",),
+}
+
+
+class Refusal(Exception):
+    """This clause is for this rule, but cannot be planned; the text says why."""
+
+
+_REMOVE = r"\b(?:remove|cut|delete|drop|strip|get rid of|take out|lose|kill|edit out|clean out)\b"
+_NOISE = (r"\b(?:noise|noisy|hiss|hissing|hum|humming|buzz|buzzing|denoise|de noise|static|rumble|"
+          r"fan noise|background sound|air ?con\w*)\b")
+
+
+def _amount_db(c: Clause, *, little: float, lot: float) -> float | None:
+    """An explicit 'N dB' (read), 'a little' or 'a lot' (named values), else None."""
+    if dbs := c.token_ids("db"):
+        return abs(c.take(dbs[0]).value)
+    if c.search(r"\b(?:a (?:little|bit|touch|tad)|slightly|gently|lightly|subtly|a little bit)\b"):
+        return little
+    if c.search(r"\b(?:a lot|heavily|strongly|aggressively|as much as possible|completely|all of)\b"):
+        return lot
+    return None
+
+
+def transcribe(c: Clause, st) -> str | None:
+    if not c.search(r"\btranscri\w*|\bsubtitles?\b|\bcaptions?\b|\bwhat (?:does|do|did) "
+                    r"(?:it|they|he|she|the \w+) say\b|\bwrite down what\b"):
+        return None
+    st.add(c, "transcribe", {})
+    return "transcribe"
+
+
+_LOCATE_KINDS = (
+    (r"\b(?:long )?pauses?\b|\bgaps?\b|\bdead air\b", "pauses"),
+    (r"\bsilen(?:ce|t)\b", "silence"),
+    (r"\bbreath\w*\b", "breaths"),
+    (r"\bclicks?\b|\bpops?\b", "clicks"),
+    (r"\bclip\w*\b|\bdistort\w*\b", "clipping"),
+    (r"\bfillers?\b|\bums?\b|\buhs?\b", "fillers"),
+    (r"\brepe(?:at|ti)\w*\b|\bstutter\w*\b", "repeats"),
+    (r"\bno(?:n| )speech\b|\bwithout speech\b|\bmusic\b", "non_speech"),
+    (r"\bspeech\b|\btalking\b|\bspeaking\b", "speech"),
+)
+
+
+def locate(c: Clause, st) -> str | None:
+    if not c.search(r"^(?:find|locate|show(?: me)?|where(?:'s| is| are| does| do)?|when does|"
+                    r"list|mark|look for|search for|is there|are there|is it)\b"):
+        return None
+    target = parse_target(Clause(c.text, c.phrase))
+    args: dict = {}
+    if target and target.text and target.text not in FILLER_WORDS:
+        args = {"what": "phrase" if " " in target.text else "word", "text": target.text}
+        for q in c.token_ids("q"):
+            c.take(q)
+    else:
+        for pattern, what in _LOCATE_KINDS:
+            if c.search(pattern):
+                args = {"what": what}
+                break
+    if not args:
+        return None
+    if target and target.occurrence is not None:
+        args["occurrence"] = target.occurrence
+    if target and target.near_s is not None:
+        args["near_s"] = target.near_s
+    for t in c.token_ids("t"):
+        seconds = c.take(t).value
+        if args["what"] in ("pauses", "silence", "non_speech") and c.search(r"\b(?:longer|more) than\b"):
+            args["min_pause_s"] = seconds
+        else:
+            args.setdefault("near_s", seconds)
+    st.add(c, "locate", args)
+    return "locate"
+
+
+def disfluencies(c: Clause, st) -> str | None:
+    target = parse_target(Clause(c.text, c.phrase))
+    pauses = c.search(r"\b(?:pauses?|gaps|dead air|silences)\b")
+    kinds: list[str] = []
+    args: dict = {}
+    if target and target.text and target.text.lower() in FILLER_WORDS and c.search(_REMOVE):
+        args["word"] = "um" if target.text.startswith("um") else target.text
+        kinds.append("filler")
+        if target.occurrence is not None:
+            args["occurrence"] = target.occurrence
+        elif target.near_s is not None:
+            raise Refusal("say which one by its number ('the second um'); 'near a time' works "
+                          "with 'find the um near 1:23'")
+        for q in c.token_ids("q t"):
+            c.take(q)
+    if c.search(r"\bfillers?\b|\bfiller words\b|\bums\b|\buhs\b|\bums and uhs\b|\bhesitations?\b"):
+        kinds.append("filler")
+    if c.search(r"\brepe(?:at|ti)\w*\b|\bstutter\w*\b|\bdouble words\b"):
+        kinds.append("repetition")
+    if c.search(r"\bfalse starts?\b|\bcut[- ]off words\b"):
+        kinds.append("false_start")
+    if c.search(r"\byou know\b|\bi mean\b|\blikes\b|\bsort of\b|\bkind of\b"):
+        kinds.append("phrase")
+        args["level"] = "aggressive"
+    if pauses and c.search(r"\b(?:shorten|tighten|trim|reduce|remove|cut|shrink|compress)\b"):
+        kinds.append("pause")
+        if c.search(r"\btighten\b"):
+            args["level"] = "aggressive"
+        times = c.token_ids("t")
+        if times and c.search(r"\b(?:longer|more) than\b"):
+            args["max_pause_s"] = c.take(times[0]).value
+    if c.search(r"\bdisfluenc\w*\b|\bclean up (?:the |this |my )?(?:speech|interview|podcast|"
+                r"episode|conversation|talk|recording)\b"):
+        args.setdefault("level", "normal")
+    elif not kinds:
+        return None
+    if kinds:
+        args["kinds"] = sorted(set(kinds))
+    st.add(c, "remove_disfluencies", args)
+    st.duration_s = None  # how much is removed is known only once it has run
+    return "remove_disfluencies"
+
+
+def denoise(c: Clause, st) -> str | None:
+    if not c.search(_NOISE) and not c.search(r"\bclean (?:it |this |that )?up\b$"):
+        return None
+    args: dict = {}
+    limit = _amount_db(c, little=8.0, lot=50.0)
+    if limit is not None:
+        args["attenuation_limit_db"] = min(max(limit, 3.0), 100.0)
+    st.add(c, "denoise", args)
+    return "denoise"
+
+
+def separate(c: Clause, st) -> str | None:
+    target = parse_target(Clause(c.text, c.phrase))
+    stem = target.stem if target else None
+    karaoke = c.search(r"\bkaraoke\b|\binstrumental\b|\bminus one\b|\bbacking track\b|"
+                       r"\b(?:remove|without|mute|lose|take out|get rid of) (?:the )?(?:vocals?|voice|singing)\b")
+    acapella = c.search(r"\ba ?cap+ell?a\b|\bvocals? only\b|\bonly (?:the )?vocals?\b")
+    stems = c.search(r"\b(?:stems|split (?:it |this )?(?:in)?to (?:its )?(?:parts|instruments))\b")
+    if karaoke or acapella:
+        st.add(c, "separate", {"two_stems": "vocals"})
+        st.add(c, "remix", {"preset": "karaoke" if karaoke else "acapella"})
+        return "separate"
+    if stems:
+        st.add(c, "separate", {})
+        return "separate"
+    if stem and c.search(r"\b(?:extract|isolate|separate|give me|pull out|get|keep|solo|just|only|"
+                         r"alone|split)\b"):
+        if stem not in STEMS:
+            raise Refusal(f"the stems are {', '.join(sorted(STEMS))}; '{stem}' is not one of them")
+        args = {"two_stems": stem}
+        if stem in ("guitar", "piano"):
+            args["model"] = "htdemucs_6s"
+        st.add(c, "separate", args)
+        return "separate"
+    return None
+
+
+def duck(c: Clause, st) -> str | None:
+    if not (c.search(r"\bduck\w*\b") or (
+            c.search(r"\bmusic\b|\bbackground\b|\bbed\b") and c.search(r"\b(?:under|while|during|"
+                                                                         r"behind|when)\b.*\b(?:speech|voice|talking|speaking|vocals?|speaker)\b"))):
+        return None
+    depth = _amount_db(c, little=6.0, lot=20.0)
+    args = {"speech_track": "vocals", "track": "no_vocals"}
+    if depth is not None:
+        args["depth_db"] = depth
+    # one mixed file: split voice from music, duck the music under the voice, mix back together
+    st.add(c, "separate", {"two_stems": "vocals"})
+    st.add(c, "duck", args)
+    st.add(c, "remix", {"tracks": [{"track": "vocals"}, {"track": "no_vocals"}], "output": "ducked"})
+    return "duck"
+
+
+_NAME = r"([a-z][a-z0-9_.-]*)"
+
+
+def match(c: Clause, st) -> str | None:
+    if m := re.search(rf"\bmake {_NAME} sound (?:like|as) {_NAME}\b", c.text):
+        st.add(c, "match_eq", {"track": m.group(1), "reference": m.group(2)})
+        st.add(c, "match_loudness", {"tracks": [m.group(1)], "reference": m.group(2)})
+        return "match_eq"
+    if m := re.search(rf"\bmake {_NAME} as loud as {_NAME}\b", c.text):
+        st.add(c, "match_loudness", {"tracks": [m.group(1)], "reference": m.group(2)})
+        return "match_loudness"
+    if c.search(r"\bsound (?:alike|the same)\b|\bsame (?:tone|volume|loudness)\b|\bequally loud\b"):
+        raise Refusal("say which tracks, e.g. 'make guest sound like host' or 'make guest as loud as "
+                      "host' (/tracks lists them)")
+    return None
+
+
+RULES = (transcribe, locate, denoise, separate, duck, match, disfluencies)

@@ -1,0 +1,184 @@
+"""declip: restore the peaks of clipped audio.
+
+Clipped samples are those at (or beyond) the clip level: found automatically as the track's
+extreme values when enough samples pile up there (per channel and polarity), or from a level
+given in dBFS. They are restored by constrained least-squares AR interpolation (the "consistent"
+declipping of Janssen et al. and Abel & Smith): the restored samples minimise the AR residual
+energy subject to lying at or beyond the clip level with the clipped sign, so the result agrees
+with everything that was recorded. Window by window (``WINDOW_S`` plus margins, per channel):
+
+1. fit an AR model (order ``ORDER_S``) to the window as it is;
+2. solve the bounded least-squares problem for the clipped samples (``scipy.optimize.lsq_linear``
+   on the Cholesky factor of the LSAR normal matrix);
+3. re-fit the model on the restored window and solve again (``ITERATIONS`` times in all).
+
+Memory is bounded by the window. Restored peaks are capped at ``MAX_OVERSHOOT`` x the clip level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import Field
+from scipy.linalg import cholesky, solve_triangular
+from scipy.optimize import lsq_linear
+from scipy.signal import fftconvolve
+
+from tools import ar
+from tools.audio import Audio
+from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
+from tools.errors import ToolArgumentError, ToolError
+from tools.session import Session
+
+WINDOW_S = 0.025
+MARGIN_S = 0.010
+ORDER_S = 0.0025
+ITERATIONS = 3
+MAX_OVERSHOOT = 4.0
+MIN_CLIPPED_RUNS = 3  # auto-detection: at least this many runs of >= 2 samples at the extreme
+LEVEL_TOLERANCE = 1e-4  # relative: samples this close to the extreme count as at it
+MAX_UNKNOWNS = 2000  # per window; beyond this the window is split
+
+
+class Args(ToolArgs):
+    clip_level_db: float | None = Field(default=None, ge=-60, le=0, description="Level at which the audio was clipped, in dBFS (-60 to 0); null to detect it from the samples piled up at the track's extremes.")
+    track: str | None = track_field()
+
+
+@dataclass(frozen=True)
+class Declipped:
+    """The restored audio, how many samples were clipped per channel, and the levels used."""
+
+    audio: Audio
+    clipped_samples: tuple[int, ...]
+    levels: tuple[tuple[float, float], ...]  # per channel: (positive level, negative level)
+
+
+def _runs_of(flags: np.ndarray) -> np.ndarray:
+    """Lengths of the runs of True in ``flags``."""
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    return np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+
+
+def detect_clip_levels(x: np.ndarray) -> tuple[float, float]:
+    """``(positive, negative)`` clip levels of ``x`` (1-D); ``inf``/``-inf`` for a polarity
+    that is not clipped (fewer than ``MIN_CLIPPED_RUNS`` runs of 2+ samples at its extreme)."""
+    levels = []
+    for sign in (1.0, -1.0):
+        extreme = float(np.max(sign * x)) if x.size else 0.0
+        if extreme <= 0.0:
+            levels.append(sign * np.inf)
+            continue
+        at = sign * x >= extreme * (1 - LEVEL_TOLERANCE)
+        runs = _runs_of(at)
+        levels.append(sign * extreme if np.sum(runs >= 2) >= MIN_CLIPPED_RUNS else sign * np.inf)
+    return levels[0], levels[1]
+
+
+def _normal_equations(segment: np.ndarray, idx: np.ndarray, a: np.ndarray):
+    """``(M, g)`` with ``|A x|^2 = x_m^T M x_m + 2 g^T x_m + const`` over the unknowns ``idx``."""
+    x = segment.copy()
+    x[idx] = 0.0
+    p = a.size - 1
+    e = fftconvolve(x, a, mode="full")[: x.size + p]
+    g = fftconvolve(e, a[::-1], mode="full")[p : p + x.size][idx]
+    r = np.correlate(a, a, mode="full")[p:]
+    lag = np.abs(idx[:, None] - idx[None, :])
+    matrix = np.where(lag <= p, r[np.minimum(lag, p)], 0.0)
+    matrix[np.diag_indices_from(matrix)] *= 1.0 + 1e-9
+    return matrix, g
+
+
+def constrained_fill(segment: np.ndarray, idx: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                     a: np.ndarray) -> np.ndarray:
+    """Values for ``segment[idx]`` minimising the AR residual energy within bounds."""
+    matrix, g = _normal_equations(segment, idx, a)
+    factor = cholesky(matrix, lower=False)  # matrix = R^T R
+    target = -solve_triangular(factor, g, trans="T")  # min |R x - target|^2
+    return lsq_linear(factor, target, bounds=(lower, upper), method="bvls", tol=1e-10).x
+
+
+def declip_channel(x: np.ndarray, rate: int, positive: float, negative: float) -> np.ndarray:
+    """Restore the samples of ``x`` (1-D) at or beyond ``positive`` / ``negative``."""
+    out = np.array(x, dtype=np.float64)
+    clipped = (x >= positive * (1 - LEVEL_TOLERANCE)) | (x <= negative * (1 - LEVEL_TOLERANCE))
+    if not clipped.any():
+        return out
+    order = max(int(ORDER_S * rate), ar.MIN_ORDER)
+    window, margin = int(WINDOW_S * rate), int(MARGIN_S * rate) + order
+    top = np.where(x > 0, positive, -negative)
+    for begin in range(0, x.size, window):
+        stop = min(begin + window, x.size)
+        if not clipped[begin:stop].any():
+            continue
+        lo, hi = max(begin - margin, 0), min(stop + margin, x.size)
+        segment = out[lo:hi].copy()
+        mask = clipped[lo:hi].copy()
+        mask[: min(order, begin - lo)] = False  # the model needs known samples at the edges
+        mask[max(hi - lo - min(order, hi - stop), 0) :] = False
+        idx = np.flatnonzero(mask)[:MAX_UNKNOWNS]
+        if idx.size == 0:
+            continue
+        sign = np.sign(x[lo:hi][idx])
+        level = np.abs(top[lo:hi][idx])
+        lower = np.where(sign > 0, level, -MAX_OVERSHOOT * level)
+        upper = np.where(sign > 0, MAX_OVERSHOOT * level, -level)
+        for _ in range(ITERATIONS):
+            a, _ = ar.fit_ar(segment, order)
+            segment[idx] = constrained_fill(segment, idx, lower, upper, a)
+        keep = (idx + lo >= begin) & (idx + lo < stop)
+        out[idx[keep] + lo] = segment[idx[keep]]
+    return out
+
+
+def declip(audio: Audio, *, clip_level_db: float | None = None) -> Declipped:
+    """Restore clipped peaks in every channel of ``audio`` (each channel alone)."""
+    if clip_level_db is not None and not -60 <= clip_level_db <= 0:
+        raise ToolArgumentError(f"clip_level_db={clip_level_db:g} must be from -60 to 0 dBFS")
+    rate = audio.sample_rate
+    channels, counts, levels = [], [], []
+    for x in audio.samples:
+        if clip_level_db is None:
+            positive, negative = detect_clip_levels(x)
+        else:
+            positive = 10 ** (clip_level_db / 20)
+            negative = -positive
+        at = ((x >= positive * (1 - LEVEL_TOLERANCE)) | (x <= negative * (1 - LEVEL_TOLERANCE)))
+        counts.append(int(at.sum()))
+        levels.append((float(positive), float(negative)))
+        channels.append(declip_channel(x, rate, positive, negative) if at.any() else x)
+    if clip_level_db is None and not any(counts):
+        raise ToolError("found no clipping: no channel has samples piled up at its extremes "
+                        "(give clip_level_db to restore peaks above a level you know)")
+    return Declipped(audio.replace(np.stack(channels)), tuple(counts), tuple(levels))
+
+
+def _db(level: float) -> str:
+    return "none" if not np.isfinite(level) else f"{20 * np.log10(abs(level)):.1f} dBFS"
+
+
+def _run(session: Session, args: Args) -> ToolResult:
+    audio = session.audio(args.track)
+    done = declip(audio, clip_level_db=args.clip_level_db)
+    total = sum(done.clipped_samples)
+    share = total / max(audio.num_samples * audio.channels, 1) * 100
+    levels = "; ".join(f"ch{c + 1} +{_db(p)} / -{_db(n)}" for c, (p, n) in enumerate(done.levels))
+    summary = f"restored {total} clipped samples ({share:.2f}% of the audio; clip levels {levels})"
+    return commit_edit(session, args.track, done.audio, tool="declip", args=args, summary=summary,
+                       data={"clipped_samples": list(done.clipped_samples),
+                             "clip_levels": [list(pair) for pair in done.levels]})
+
+
+TOOL = Tool(
+    name="declip",
+    description=(
+        "Repair clipping and distortion from overload: rebuild the flattened peaks of a "
+        "recording that was too loud, consistently with the unclipped samples. Use for "
+        "'repair the clipping', 'declip', 'it distorts on the loud parts', 'the peaks are "
+        "flattened'. The clip level is detected, or given in dBFS. Restored peaks exceed the "
+        "old clip level, so lower the gain or normalize afterwards to avoid new clipping."
+    ),
+    args_model=Args,
+    run=_run,
+)

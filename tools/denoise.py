@@ -1,0 +1,221 @@
+"""denoise: turn down background noise under speech (hiss, hum, fans, traffic, crowds, room tone).
+
+Backends (``backend=``):
+
+- ``deepfilternet``: DeepFilterNet 3, a neural full-band speech enhancer (48 kHz), when its
+  weights are installed (see :mod:`tools.models.deepfilter`); a :class:`SetupError` otherwise.
+- ``hybrid``: the offline default, no download: RNNoise (weights inside the pyrnnoise package) guides
+  a classical noise-tracking Wiener filter (:mod:`tools.models.wiener`). Measured on the NOIZEUS dev
+  set it beats RNNoise alone and the classical filter alone (evals/suites/denoise.py).
+- ``rnnoise``: RNNoise alone, delay-compensated.
+- ``classical``: the noise-tracking Wiener filter alone (no neural network).
+- ``auto`` (default): DeepFilterNet 3 if its weights are found locally, else ``hybrid``; the result
+  says which ran and why.
+
+Every backend resamples to its own rate and back, handles any channel count (each channel alone),
+works through :func:`tools.overlap_add.overlap_add` in 30 s segments (memory bounded by the segment)
+and returns audio sample-aligned with the input, of the same length, channels and rate.
+``attenuation_limit_db`` caps how far the noise is turned down: small values ("a little") keep some
+of the background, as the reduction amount of iZotope RX's de-noise modules.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from math import gcd
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+from scipy.signal import resample_poly
+
+from tools.audio import Audio
+from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
+from tools.errors import ToolArgumentError
+from tools.models import Denoiser
+from tools.models.deepfilter import find_model_dir, load_deepfilternet, search_dirs
+from tools.models.rnnoise import RNNoise
+from tools.models.wiener import is_wideband, wiener_denoise
+from tools.overlap_add import overlap_add
+from tools.session import Session
+
+Backend = Literal["auto", "deepfilternet", "hybrid", "rnnoise", "classical"]
+BACKENDS: tuple[str, ...] = ("auto", "deepfilternet", "hybrid", "rnnoise", "classical")
+BACKEND_NAMES = {
+    "deepfilternet": "DeepFilterNet 3",
+    "hybrid": "RNNoise-guided Wiener filter (offline default)",
+    "rnnoise": "RNNoise",
+    "classical": "noise-tracking Wiener filter",
+}
+DEFAULT_ATTENUATION_DB = 30.0
+# words a person uses -> attenuation limit, e.g. for a CLI ``--strength`` option
+STRENGTH_DB = {"light": 6.0, "moderate": 12.0, "strong": 30.0, "max": 60.0}
+MIN_ATTENUATION_DB, MAX_ATTENUATION_DB = 3.0, 100.0
+SEGMENT_S = 30.0
+OVERLAP_S = 0.5
+CONTEXT_S = 1.0
+MIN_MODEL_INPUT_S = 0.5  # shorter chunks are zero-padded before a model sees them
+MODEL_KEY = "denoise:deepfilternet"
+
+
+class Args(ToolArgs):
+    attenuation_limit_db: float = Field(
+        default=DEFAULT_ATTENUATION_DB, ge=MIN_ATTENUATION_DB, le=MAX_ATTENUATION_DB,
+        description="How far the noise is turned down at most, in dB, from 3 to 100: 6 for 'a "
+                    "little' (keeps some background), 12 moderate, 30 strong (default), 60 or more "
+                    "for 'as much as possible'.")
+    backend: Backend = Field(
+        default="auto",
+        description="Which denoiser: 'auto' (default: DeepFilterNet 3 if installed, else "
+                    "'hybrid'), 'deepfilternet', 'hybrid' (RNNoise + Wiener filter, offline), "
+                    "'rnnoise', 'classical' (Wiener filter only, no neural network).")
+    track: str | None = track_field()
+
+
+@dataclass(frozen=True)
+class DenoiseResult:
+    """The denoised audio, the backend that ran (a key of ``BACKEND_NAMES``) and, when ``auto``
+    could not use DeepFilterNet 3, why (``fallback``)."""
+
+    audio: Audio
+    backend: str
+    fallback: str | None = None
+
+    @property
+    def description(self) -> str:
+        return BACKEND_NAMES[self.backend]
+
+
+def _resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
+    if from_hz == to_hz:
+        return samples
+    divisor = gcd(from_hz, to_hz)
+    return resample_poly(samples, to_hz // divisor, from_hz // divisor, axis=-1).astype(np.float32)
+
+
+def _at_model_rate(model: Denoiser, sample_rate: int,
+                   attenuation_limit_db: float) -> Callable[[np.ndarray], np.ndarray]:
+    """A chunk function: resample to the model's rate, denoise, resample back, same length."""
+    minimum = int(MIN_MODEL_INPUT_S * model.sample_rate)
+
+    def run(chunk: np.ndarray) -> np.ndarray:
+        n = chunk.shape[-1]
+        x = _resample(chunk, sample_rate, model.sample_rate)
+        m = x.shape[-1]
+        if m < minimum:
+            x = np.pad(x, ((0, 0), (0, minimum - m)))
+        y = model.denoise(x, attenuation_limit_db=attenuation_limit_db)[:, :m]
+        y = _resample(y, model.sample_rate, sample_rate)[:, :n]
+        return np.pad(y, ((0, 0), (0, n - y.shape[-1]))) if y.shape[-1] < n else y
+
+    return run
+
+
+def _check(backend: str, attenuation_limit_db: float) -> None:
+    if backend not in BACKENDS:
+        raise ToolArgumentError(f"backend={backend!r} is unknown; expected one of: "
+                                f"{', '.join(BACKENDS)}")
+    if not MIN_ATTENUATION_DB <= attenuation_limit_db <= MAX_ATTENUATION_DB:
+        raise ToolArgumentError(f"attenuation_limit_db={attenuation_limit_db:g} must be from "
+                                f"{MIN_ATTENUATION_DB:g} to {MAX_ATTENUATION_DB:g} dB")
+
+
+def resolve_backend(backend: str, *, model: Denoiser | None = None,
+                    model_dir: str | os.PathLike | None = None
+                    ) -> tuple[str, Denoiser | None, str | None]:
+    """(backend that will run, its model if it needs a loaded one, fallback reason or None)."""
+    if backend == "deepfilternet":
+        return backend, model or load_deepfilternet(model_dir), None
+    if backend != "auto":
+        return backend, None, None
+    if model is not None:
+        return "deepfilternet", model, None
+    found = find_model_dir(model_dir)
+    if found is not None:
+        return "deepfilternet", load_deepfilternet(found), None
+    looked = ", ".join(str(path) for path in search_dirs(model_dir))
+    reason = (f"fallback: DeepFilterNet 3 weights were not found (looked in {looked}), so the "
+              f"offline default ran instead; to use DeepFilterNet 3, run once with "
+              f"backend=deepfilternet on a connected machine or set ECHO_AGENT_DFN_DIR")
+    return "hybrid", None, reason
+
+
+def denoise(audio: Audio, *, backend: str = "auto",
+            attenuation_limit_db: float = DEFAULT_ATTENUATION_DB, model: Denoiser | None = None,
+            model_dir: str | os.PathLike | None = None, segment_s: float = SEGMENT_S,
+            progress: Callable[[int, int], None] | None = None) -> DenoiseResult:
+    """Denoise ``audio`` (``(channels, n)``, any rate); the output has the same shape and rate and
+    is sample-aligned with the input.
+
+    Args:
+        backend: one of ``BACKENDS`` (see the module docstring).
+        attenuation_limit_db: the most the noise is turned down, in dB (3 to 100).
+        model: a loaded DeepFilterNet-like :class:`~tools.models.Denoiser` to use for ``auto`` or
+            ``deepfilternet`` (the session's cached one, or a tiny one in tests).
+        model_dir: a DeepFilterNet 3 folder to look in first.
+        segment_s: seconds per processed segment (memory is bounded by one segment).
+        progress: ``progress(segments_done, segments_total)``.
+    """
+    _check(backend, attenuation_limit_db)
+    ran, loaded, fallback = resolve_backend(backend, model=model, model_dir=model_dir)
+    rate = audio.sample_rate
+    if ran in ("deepfilternet", "rnnoise"):
+        process = _at_model_rate(loaded if ran == "deepfilternet" else RNNoise(), rate,
+                                 attenuation_limit_db)
+    elif ran == "hybrid":
+        guide = _at_model_rate(RNNoise(), rate, MAX_ATTENUATION_DB)
+        wideband = is_wideband(audio.samples, rate)
+
+        def process(chunk: np.ndarray) -> np.ndarray:
+            return wiener_denoise(chunk, rate, attenuation_limit_db=attenuation_limit_db,
+                                  guide=guide(chunk), wideband=wideband)
+    else:
+
+        def process(chunk: np.ndarray) -> np.ndarray:
+            return wiener_denoise(chunk, rate, attenuation_limit_db=attenuation_limit_db)
+
+    segment = max(int(segment_s * rate), 1)
+    out = overlap_add(audio.samples, process, segment=segment,
+                      overlap=min(int(OVERLAP_S * rate), segment - 1),
+                      context=int(CONTEXT_S * rate), progress=progress)
+    return DenoiseResult(audio.replace(out), ran, fallback)
+
+
+def _session_model(session: Session, backend: str) -> Denoiser | None:
+    """The session's DeepFilterNet 3, loaded once, when ``backend`` may use it and it exists."""
+    if backend not in ("auto", "deepfilternet"):
+        return None
+    if MODEL_KEY not in session.models:
+        if backend == "auto" and find_model_dir() is None:
+            return None
+        session.models[MODEL_KEY] = load_deepfilternet()
+    return session.models[MODEL_KEY]
+
+
+def _run(session: Session, args: Args) -> ToolResult:
+    audio = session.audio(args.track)
+    result = denoise(audio, backend=args.backend, attenuation_limit_db=args.attenuation_limit_db,
+                     model=_session_model(session, args.backend),
+                     progress=lambda done, total: session.progress("denoise", done, total))
+    summary = (f"denoised with {result.description}, noise turned down by up to "
+               f"{args.attenuation_limit_db:g} dB")
+    if result.fallback:
+        summary += f" ({result.fallback})"
+    return commit_edit(session, args.track, result.audio, tool="denoise", args=args,
+                       summary=summary,
+                       data={"backend": result.backend, "fallback": result.fallback})
+
+
+TOOL = Tool(
+    name="denoise",
+    description=(
+        "Reduce background noise under speech: hiss, hum, fans, air conditioning, traffic, crowd "
+        "babble, room tone. Use for 'denoise this', 'clean up the hiss', 'remove the background "
+        "noise', 'reduce the noise a little/a lot' ('a little' -> attenuation_limit_db 6 to 10, "
+        "'a lot' -> 40 to 60). Made for speech recordings (voice, podcasts, interviews)."
+    ),
+    args_model=Args,
+    run=_run,
+)

@@ -1,0 +1,170 @@
+"""repair_dropouts: find digital dropouts (runs of exact zeros, or of one frozen sample value,
+inside active audio) and fill them from their surroundings.
+
+A run of identical samples never occurs in recorded sound above the noise floor: the converter's
+noise alone changes the value every sample. So a run of at least ``min_dropout_ms`` whose
+surroundings (``EDGE_S`` on each side) are active (within ``ACTIVE_RANGE_DB`` of the track's
+loud parts, and above ``ACTIVE_FLOOR_DB``) is a dropout. Digital silence between sounds (both
+sides quiet) is left alone, and so are runs at the track's peak value, which are clipping (see
+``declip``). Each dropout, widened by ``PAD_S`` to cover a torn edge, is filled by
+:func:`tools.inpaint.fill_span` on its channel alone (AR up to 80 ms, then a copied stretch or
+room tone); one that cannot be filled believably is reported and left as it is.
+
+The scan runs block by block, so memory is bounded by a block (plus the dropouts themselves).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import Field
+
+from tools.audio import Audio
+from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
+from tools.errors import ToolArgumentError, ToolError
+from tools.inpaint import fill_span
+from tools.session import Session
+
+BLOCK_S = 1.0
+EDGE_S = 0.010
+PAD_S = 0.0002
+LEVEL_FRAME_S = 0.050
+ACTIVE_RANGE_DB = 40.0
+ACTIVE_FLOOR_DB = -70.0
+LOUD_PERCENTILE = 95
+
+
+class Args(ToolArgs):
+    min_dropout_ms: float = Field(default=0.5, ge=0.05, le=100, description="Shortest run of identical samples treated as a dropout, in ms (0.05 to 100).")
+    track: str | None = track_field()
+
+
+@dataclass(frozen=True)
+class Dropout:
+    """One dropout: channel, sample span, the held value, and how it was repaired (or why not)."""
+
+    channel: int
+    start: int
+    stop: int
+    value: float
+    method: str  # "ar", "similarity", "room_tone", or "" when it was left alone
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class DropoutRepair:
+    audio: Audio
+    dropouts: tuple[Dropout, ...]
+
+
+def constant_runs(x: np.ndarray, min_length: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of every run of at least ``min_length`` identical samples in ``x``,
+    scanned in blocks of ``BLOCK_S`` seconds' worth of samples (at most 2**16) so that only a
+    block of comparisons is in memory at a time."""
+    runs = []
+    block = 1 << 16
+    open_start = 0  # start of the run containing the previous sample
+    for begin in range(1, x.size, block):
+        end = min(begin + block, x.size)
+        same = x[begin:end] == x[begin - 1 : end - 1]
+        changes = np.flatnonzero(~same) + begin  # first sample of each new run
+        for change in changes.tolist():
+            if change - open_start >= min_length:
+                runs.append((open_start, change))
+            open_start = change
+    if x.size - open_start >= min_length:
+        runs.append((open_start, x.size))
+    return runs
+
+
+def _loud_level(x: np.ndarray, rate: int) -> float:
+    """Power of the loud parts: the ``LOUD_PERCENTILE``th percentile of frame powers."""
+    frame = max(int(LEVEL_FRAME_S * rate), 1)
+    count = x.size // frame
+    if count == 0:
+        return float(np.mean(np.square(x, dtype=np.float64))) if x.size else 0.0
+    power = np.array([np.mean(np.square(x[i * frame : (i + 1) * frame], dtype=np.float64))
+                      for i in range(count)])
+    return float(np.percentile(power, LOUD_PERCENTILE))
+
+
+def find_dropouts(x: np.ndarray, rate: int, *, min_dropout_ms: float = 0.5
+                  ) -> list[tuple[int, int]]:
+    """Dropout spans in ``x`` (1-D): long-enough runs of one value inside active audio."""
+    min_length = max(int(round(min_dropout_ms * 1e-3 * rate)), 2)
+    runs = constant_runs(x, min_length)
+    if not runs:
+        return []
+    peak = float(np.max(np.abs(x)))
+    loud = _loud_level(x, rate)
+    floor = max(10 ** (ACTIVE_FLOOR_DB / 10), loud * 10 ** (-ACTIVE_RANGE_DB / 10))
+    edge = max(int(EDGE_S * rate), 1)
+    out = []
+    for start, stop in runs:
+        value = float(x[start])
+        if value != 0.0 and abs(value) >= peak * (1 - 1e-6):
+            continue  # held at the track's peak: clipping, not a dropout
+        sides = [x[max(start - edge, 0) : start], x[stop : stop + edge]]
+        power = [float(np.mean(np.square(s, dtype=np.float64))) if s.size else 0.0 for s in sides]
+        if np.mean(power) >= floor:
+            out.append((start, stop))
+    return out
+
+
+def repair_dropouts(audio: Audio, *, min_dropout_ms: float = 0.5) -> DropoutRepair:
+    """Find and fill the dropouts of every channel of ``audio``, each channel alone."""
+    if not 0.05 <= min_dropout_ms <= 100:
+        raise ToolArgumentError(f"min_dropout_ms={min_dropout_ms:g} must be from 0.05 to 100 ms")
+    rate = audio.sample_rate
+    pad = max(int(round(PAD_S * rate)), 1)
+    out = np.array(audio.samples, dtype=np.float64)
+    found: list[Dropout] = []
+    for c in range(audio.channels):
+        for start, stop in find_dropouts(audio.samples[c], rate, min_dropout_ms=min_dropout_ms):
+            value = float(audio.samples[c, start])
+            lo, hi = max(start - pad, 0), min(stop + pad, audio.num_samples)
+            try:
+                fill = fill_span(out[c : c + 1], lo, hi, rate)
+            except ToolError as exc:
+                found.append(Dropout(c, start, stop, value, "", str(exc)))
+                continue
+            out[c, fill.start : fill.stop] = fill.samples[0]
+            found.append(Dropout(c, start, stop, value, fill.method))
+    return DropoutRepair(audio.replace(out), tuple(found))
+
+
+def _run(session: Session, args: Args) -> ToolResult:
+    audio = session.audio(args.track)
+    done = repair_dropouts(audio, min_dropout_ms=args.min_dropout_ms)
+    rate = audio.sample_rate
+    fixed = [d for d in done.dropouts if d.method]
+    left = [d for d in done.dropouts if not d.method]
+    items = [f"{d.start / rate:.3f} s ({(d.stop - d.start) / rate * 1e3:.1f} ms, {d.method})"
+             for d in fixed[:8]]
+    summary = f"repaired {len(fixed)} dropout(s)" + (": " + ", ".join(items) if items else "")
+    if len(fixed) > 8:
+        summary += " ..."
+    if left:
+        summary += (f"; left {len(left)} alone (first at {left[0].start / rate:.3f} s: "
+                    f"{left[0].reason})")
+    data = {"repaired": len(fixed), "left_alone": len(left),
+            "dropouts": [{"channel": d.channel, "start_s": d.start / rate,
+                          "duration_ms": (d.stop - d.start) / rate * 1e3, "value": d.value,
+                          "method": d.method, "reason": d.reason} for d in done.dropouts[:200]]}
+    return commit_edit(session, args.track, done.audio, tool="repair_dropouts", args=args,
+                       summary=summary, data=data)
+
+
+TOOL = Tool(
+    name="repair_dropouts",
+    description=(
+        "Find and fill digital dropouts across the whole track: short stretches where the "
+        "signal drops to exact silence or freezes on one value in the middle of sound (buffer "
+        "underruns, bad transfers, glitches). Use for 'fix the dropouts', 'the audio cuts out "
+        "for a moment at 0:04', 'repair the gaps where the sound drops out'. Each is filled "
+        "from its surroundings; true silences between sounds are left alone."
+    ),
+    args_model=Args,
+    run=_run,
+)

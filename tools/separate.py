@@ -1,0 +1,454 @@
+"""separate: split music into stems (vocals, drums, bass, other; or one stem plus the rest).
+
+Backends (``backend=``):
+
+- ``demucs``: Hybrid Transformer Demucs v4 (``htdemucs`` default, ``htdemucs_ft``, ``htdemucs_6s``)
+  through ``demucs.apply.apply_model``; weights as :mod:`tools.models.demucs_model` finds them.
+- ``classical``: no weights, two stems only, and said so: ``two_stems="vocals"`` by REPET-SIM
+  (Rafii & Pardo 2012: what repeats across the song is accompaniment; the vocal mask is the soft
+  mask of the non-repeating part, as in librosa's vocal-separation example) and ``"drums"`` by
+  harmonic-percussive median filtering (Fitzgerald 2010; the percussive part is named ``drums``).
+- ``auto``: demucs when its weights are found, else the classical fallback for two stems.
+
+Demucs wants 44.1 kHz stereo: each chunk is resampled and upmixed in, and the stems go back to the
+input's rate and channel count, sample-aligned. Long files go through
+:func:`tools.overlap_add.overlap_add_blocks` in 60 s chunks with run-up context, so memory is
+bounded by one chunk; :func:`separate_file` also reads and writes the files block by block.
+Two-stem mode keeps one stem and sums the others (``no_vocals``), as ``demucs --two-stems``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from math import gcd
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import soundfile as sf
+from pydantic import Field
+from scipy.ndimage import median_filter
+from scipy.signal import istft, resample_poly, stft
+
+from tools.audio import Audio, atomic_path, load
+from tools.base import Tool, ToolArgs, ToolResult, track_field
+from tools.errors import SetupError, ToolArgumentError
+from tools.models.demucs_model import DEFAULT_MODEL, MODELS, Separator, load_demucs
+from tools.overlap_add import overlap_add_blocks
+from tools.session import Session
+
+Backend = Literal["auto", "demucs", "classical"]
+CLASSICAL_STEMS = ("vocals", "drums")
+OUTPUT_EXTENSIONS = (".wav", ".flac")
+OUTER_OVERLAP_S = 1.0
+_READ_BLOCK = 1 << 20
+Progress = Callable[[str, float, float], None]
+
+
+class Args(ToolArgs):
+    two_stems: str | None = Field(default=None, description="Keep one stem plus the rest: 'vocals' gives tracks vocals + no_vocals (karaoke), 'drums' gives drums + no_drums; also 'bass', 'other' ('guitar', 'piano' with htdemucs_6s). Null for every stem of the model.")
+    model: str = Field(default=DEFAULT_MODEL, description="Demucs model: 'htdemucs' (default; 4 stems drums, bass, other, vocals), 'htdemucs_ft' (4 stems, a little better, 4x slower), 'htdemucs_6s' (6 stems: adds guitar, piano).")
+    shifts: int = Field(default=1, ge=0, le=10, description="Shift trick, 0 to 10 passes: average of this many predictions on randomly time-shifted input (each pass costs one more run; 1 is demucs' default, 0 is fastest).")
+    overlap: float = Field(default=0.25, ge=0.0, le=0.9, description="Overlap between the model's segments, a fraction from 0 to 0.9 (0.25 default; more is smoother and slower).")
+    segment_s: float | None = Field(default=None, ge=0.5, le=60, description="Model segment length in seconds, from 0.5 to the model's training length (7.8 s for htdemucs); shorter needs less memory. Null for the model's own.")
+    backend: Backend = Field(default="auto", description="'auto' (default: demucs if its weights are installed, else the classical fallback, which the result names), 'demucs' (neural, needs weights), 'classical' (no weights, lower quality, two_stems 'vocals' or 'drums' only).")
+    track: str | None = track_field()
+
+
+# ----------------------------------------------------------------------------- classical fallback
+
+
+def _spectrogram(samples: np.ndarray, n_fft: int) -> np.ndarray:
+    return stft(samples, nperseg=n_fft, noverlap=n_fft - n_fft // 4, window="hann")[2]
+
+
+def _waveform(spec: np.ndarray, n_fft: int, n: int) -> np.ndarray:
+    out = istft(spec, nperseg=n_fft, noverlap=n_fft - n_fft // 4, window="hann")[1]
+    out = out[..., :n]
+    return np.pad(out, [(0, 0)] * (out.ndim - 1) + [(0, n - out.shape[-1])])
+
+
+def _soft_mask(x: np.ndarray, reference: np.ndarray, power: float = 2.0) -> np.ndarray:
+    """``x^p / (x^p + reference^p)``, 0 where both are 0 (librosa.util.softmask)."""
+    xp, rp = np.power(x, power), np.power(reference, power)
+    total = xp + rp
+    return np.divide(xp, total, out=np.zeros_like(xp), where=total > 1e-20)
+
+
+def repetition_filter(magnitude: np.ndarray, *, width: int) -> np.ndarray:
+    """REPET-SIM: per frame, the median of its ``k`` most similar frames (cosine similarity of the
+    magnitude spectra) at least ``width`` frames away, as ``librosa.decompose.nn_filter`` with
+    ``aggregate=np.median, metric="cosine"`` (``k = 2 ceil(sqrt(T - 2 width + 1))``).
+    ``magnitude``: ``(freqs, frames)``."""
+    frames = magnitude.shape[1]
+    width = max(min(width, frames // 3), 1)
+    if frames < 4:
+        return magnitude.copy()
+    unit = magnitude / (np.linalg.norm(magnitude, axis=0, keepdims=True) + 1e-12)
+    similarity = unit.T @ unit
+    index = np.arange(frames)
+    similarity[np.abs(index[:, None] - index[None, :]) < width] = -np.inf
+    k = int(min(2 * np.ceil(np.sqrt(max(frames - 2 * width + 1, 1))), frames - 2 * width + 1))
+    k = max(k, 1)
+    neighbours = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+    out = np.empty_like(magnitude)
+    for lo in range(0, frames, 64):
+        out[:, lo:lo + 64] = np.median(magnitude[:, neighbours[lo:lo + 64]], axis=-1)
+    return out
+
+
+@dataclass
+class RepetSimSeparator:
+    """Vocals vs accompaniment without weights (REPET-SIM soft mask; ``no_vocals = mix - vocals``)."""
+
+    sample_rate: int
+    name: str = "classical REPET-SIM (fallback)"
+    sources: tuple[str, ...] = ("vocals", "no_vocals")
+    channels: int | None = None
+    context_s: float = 0.1
+    chunk_s: float = 30.0
+    similar_gap_s: float = 2.0
+    margin: float = 10.0  # the vocal mask's margin over the repeating part (librosa's example)
+
+    def separate(self, samples: np.ndarray, **_: Any) -> np.ndarray:
+        n_fft = _n_fft(self.sample_rate)
+        spec = _spectrogram(samples, n_fft)
+        magnitude = np.abs(spec).mean(axis=0)
+        width = int(round(self.similar_gap_s * self.sample_rate / (n_fft // 4)))
+        repeating = np.minimum(magnitude, repetition_filter(magnitude, width=width))
+        mask = _soft_mask(magnitude - repeating, self.margin * repeating)
+        vocals = _waveform(spec * mask, n_fft, samples.shape[-1]).astype(np.float32)
+        return np.stack([vocals, samples - vocals])
+
+
+@dataclass
+class HpssSeparator:
+    """Percussive (named ``drums``) vs harmonic without weights: median filtering across time
+    (harmonic) and across frequency (percussive), complementary soft masks."""
+
+    sample_rate: int
+    name: str = "classical HPSS (fallback)"
+    sources: tuple[str, ...] = ("drums", "no_drums")
+    channels: int | None = None
+    context_s: float = 0.1
+    chunk_s: float = 30.0
+    kernel: int = 31
+
+    def separate(self, samples: np.ndarray, **_: Any) -> np.ndarray:
+        n_fft = _n_fft(self.sample_rate)
+        spec = _spectrogram(samples, n_fft)
+        magnitude = np.abs(spec).mean(axis=0)
+        harmonic = median_filter(magnitude, size=(1, self.kernel), mode="reflect")
+        percussive = median_filter(magnitude, size=(self.kernel, 1), mode="reflect")
+        drums = _waveform(spec * _soft_mask(percussive, harmonic), n_fft, samples.shape[-1])
+        drums = drums.astype(np.float32)
+        return np.stack([drums, samples - drums])
+
+
+def _n_fft(sample_rate: int) -> int:
+    """About 46 ms: 2048 at 44.1/48 kHz."""
+    return int(2 ** np.round(np.log2(0.0464 * sample_rate)))
+
+
+def classical_separator(two_stems: str | None, sample_rate: int) -> Separator:
+    if two_stems == "vocals":
+        return RepetSimSeparator(sample_rate)
+    if two_stems == "drums":
+        return HpssSeparator(sample_rate)
+    raise ToolArgumentError(
+        f"two_stems={two_stems!r}: the classical fallback separates two stems only: "
+        "'vocals' (vocals + no_vocals) or 'drums' (drums + no_drums); all four stems need demucs "
+        "weights")
+
+
+# ----------------------------------------------------------------------------- the chunked core
+
+
+def _stem(two_stems: str | None) -> str | None:
+    return two_stems.strip().lower() if two_stems else None
+
+
+def output_stems(separator: Separator, two_stems: str | None) -> tuple[str, ...]:
+    """The stem names ``separator`` gives with ``two_stems`` (checked against its sources)."""
+    sources = tuple(separator.sources)
+    stem = _stem(two_stems)
+    if stem is None:
+        return sources
+    if stem not in sources or (len(sources) == 2 and stem != sources[0]):
+        allowed = sources[:1] if len(sources) == 2 else sources
+        raise ToolArgumentError(f"two_stems={two_stems!r}; expected one of: {', '.join(allowed)} "
+                                f"(stems of {separator.name})")
+    return sources if len(sources) == 2 else (stem, f"no_{stem}")
+
+
+def _chunk_process(separator: Separator, *, sample_rate: int, channels: int, scale: float,
+                   two_stems: str | None, options: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """Input-rate ``(channels, m)`` -> ``(stems, channels, m)``: to the model's rate and channel
+    count, through the model, and back."""
+    rate = separator.sample_rate or sample_rate
+    divisor = gcd(rate, sample_rate)
+    up, down = rate // divisor, sample_rate // divisor
+    need = separator.channels or channels
+    sources = tuple(separator.sources)
+    keep = sources.index(two_stems) if two_stems is not None and len(sources) > 2 else None
+
+    def process(chunk: np.ndarray) -> np.ndarray:
+        m = chunk.shape[-1]
+        x = chunk / np.float32(scale)
+        if x.shape[0] != need:
+            x = np.repeat(x, need, axis=0)  # mono upmix (checked before)
+        if up != down:
+            x = resample_poly(x, up, down, axis=-1).astype(np.float32)
+        y = np.asarray(separator.separate(x, **options), dtype=np.float32)
+        y *= np.float32(scale)
+        if keep is not None:
+            y = np.stack([y[keep], y.sum(axis=0) - y[keep]])
+        if up != down:
+            y = resample_poly(y, down, up, axis=-1)[..., :m]
+            y = np.pad(y, [(0, 0), (0, 0), (0, m - y.shape[-1])])
+        if channels != y.shape[1]:
+            y = y.mean(axis=1, keepdims=True)
+        return y.astype(np.float32, copy=False)
+
+    return process
+
+
+def stem_blocks(signal: Any, sample_rate: int, separator: Separator, *,
+                two_stems: str | None = None, shifts: int = 1, overlap: float = 0.25,
+                segment_s: float | None = None, scale: float = 1.0,
+                progress: Callable[[int, int], None] | None = None,
+                ) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, block)`` pairs, block float32 ``(stems, channels, m)``, covering the signal in
+    order. ``signal``: ``(channels, n)`` array or a reader with the same slicing.
+    ``scale``: the input's RMS (the model sees a unit-variance input, as ``demucs.api`` does)."""
+    channels = signal.shape[0]
+    if separator.channels is not None and channels not in (1, separator.channels):
+        raise ToolArgumentError(
+            f"the audio has {channels} channels; {separator.name} separates mono or "
+            f"{separator.channels}-channel audio: mix it down to stereo first")
+    two_stems = _stem(two_stems)
+    output_stems(separator, two_stems)
+    process = _chunk_process(separator, sample_rate=sample_rate, channels=channels,
+                             scale=scale if scale > 1e-8 else 1.0, two_stems=two_stems,
+                             options={"shifts": shifts, "overlap": overlap, "segment_s": segment_s})
+    segment = int(separator.chunk_s * sample_rate)
+    return overlap_add_blocks(signal, process, segment=segment,
+                              overlap=min(int(OUTER_OVERLAP_S * sample_rate), segment // 4),
+                              context=int(separator.context_s * sample_rate), progress=progress)
+
+
+def separate(audio: Audio, separator: Separator, *, two_stems: str | None = None,
+             shifts: int = 1, overlap: float = 0.25, segment_s: float | None = None,
+             progress: Callable[[int, int], None] | None = None) -> dict[str, Audio]:
+    """Separate ``audio`` with ``separator``: ``{stem name: Audio}``, each the input's length, rate
+    and channel count. ``two_stems``: one stem plus the sum of the others (``no_<stem>``)."""
+    names = output_stems(separator, two_stems)
+    stems = [np.zeros(audio.samples.shape, dtype=np.float32) for _ in names]
+    scale = float(np.sqrt(np.mean(np.square(audio.samples.mean(axis=0), dtype=np.float64))))
+    for start, block in stem_blocks(audio.samples, audio.sample_rate, separator,
+                                    two_stems=two_stems, shifts=shifts, overlap=overlap,
+                                    segment_s=segment_s, scale=scale, progress=progress):
+        for stem, part in zip(stems, block, strict=True):
+            stem[:, start:start + part.shape[-1]] = part
+    return {name: Audio(stem, audio.sample_rate) for name, stem in zip(names, stems, strict=True)}
+
+
+# ----------------------------------------------------------------------------- choosing a backend
+
+
+@dataclass(frozen=True)
+class Choice:
+    separator: Separator
+    backend: str  # "demucs" or "classical"
+    note: str  # why the fallback ran, or ""
+
+
+def choose_separator(*, backend: str, model: str, two_stems: str | None, sample_rate: int,
+                     model_repo: str | os.PathLike | None = None, device: str = "auto",
+                     cache: dict[str, Any] | None = None) -> Choice:
+    """The separator for ``backend``; with ``auto`` a missing-weights :class:`SetupError` turns into
+    the classical fallback when ``two_stems`` is 'vocals' or 'drums' (and is re-raised otherwise)."""
+    two_stems = _stem(two_stems)
+    if backend == "classical":
+        return Choice(classical_separator(two_stems, sample_rate), "classical",
+                      "classical backend asked for")
+    if backend not in ("auto", "demucs"):
+        raise ToolArgumentError(f"backend={backend!r}; expected one of: auto, demucs, classical")
+    key = f"demucs:{model}:{model_repo or os.environ.get('ECHO_AGENT_DEMUCS_REPO', '')}:{device}"
+    cache = {} if cache is None else cache
+    try:
+        if isinstance(cache.get(key), SetupError):
+            raise cache[key]
+        if key not in cache:
+            cache[key] = load_demucs(model, repo=model_repo, device=device)
+        return Choice(cache[key], "demucs", "")
+    except SetupError as exc:
+        cache[key] = exc  # do not retry a failed download on every call
+        if backend == "demucs" or two_stems not in CLASSICAL_STEMS:
+            raise
+        return Choice(classical_separator(two_stems, sample_rate), "classical",
+                      f"fallback: demucs weights for {model!r} not found, so a classical method "
+                      f"ran (lower quality). {exc}")
+
+
+# ----------------------------------------------------------------------------- files
+
+
+class _FileSignal:
+    """A sound file seen as a read-only ``(channels, n)`` float32 array (slicing reads from disk)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = sf.SoundFile(str(path))
+        self.shape = (self._file.channels, self._file.frames)
+        self.ndim = 2
+        self.sample_rate = int(self._file.samplerate)
+
+    def __getitem__(self, key: tuple[Any, slice]) -> np.ndarray:
+        span = key[-1]
+        lo, hi, _ = span.indices(self.shape[1])
+        self._file.seek(lo)
+        return self._file.read(max(hi - lo, 0), dtype="float32", always_2d=True).T
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _open_signal(path: Path) -> tuple[Any, int]:
+    """Stream WAV/FLAC/AIFF/OGG from disk; anything else (mp3, m4a, video) is decoded in memory."""
+    try:
+        info = sf.info(str(path))
+        streamable = info.frames > 0 and info.format not in ("MPEG", "MP3")
+    except (sf.LibsndfileError, RuntimeError, OSError):
+        streamable = False
+    if streamable:
+        signal = _FileSignal(path)
+        return signal, signal.sample_rate
+    audio = load(path)
+    return audio.samples, audio.sample_rate
+
+
+def _rms(signal: Any) -> float:
+    total, count = 0.0, 0
+    for lo in range(0, signal.shape[1], _READ_BLOCK):
+        mono = np.asarray(signal[..., lo:lo + _READ_BLOCK], dtype=np.float64).mean(axis=0)
+        total, count = total + float(np.dot(mono, mono)), count + mono.size
+    return float(np.sqrt(total / max(count, 1)))
+
+
+@dataclass(frozen=True)
+class SeparationReport:
+    """What :func:`separate_file` wrote and how."""
+
+    stems: dict[str, Path]
+    backend: str
+    method: str  # the separator's name, e.g. "htdemucs" or "classical HPSS (fallback)"
+    origin: str  # where the weights came from ("" for the classical backend)
+    note: str
+    duration_s: float
+    sample_rate: int
+    channels: int
+    elapsed_s: float
+
+
+def separate_file(input_path: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
+                  model: str = DEFAULT_MODEL, model_repo: str | os.PathLike | None = None,
+                  backend: str = "auto", two_stems: str | None = None, shifts: int = 1,
+                  overlap: float = 0.25, segment_s: float | None = None, device: str = "auto",
+                  ext: str = ".wav", separator: Separator | None = None,
+                  progress: Progress | None = None) -> SeparationReport:
+    """Separate the file ``input_path`` into ``OUT_DIR/<input name>.<stem><ext>`` (``out_dir``
+    defaults to the input's folder), at the input's rate and channel count. WAV is 32-bit float
+    (RF64 beyond 4 GB), FLAC 24-bit. Reading, separating and writing go chunk by chunk, so memory
+    does not grow with the length of the file. ``separator`` bypasses ``backend``/``model``."""
+    started = time.perf_counter()
+    ext = ext if ext.startswith(".") else f".{ext}"
+    if ext.lower() not in OUTPUT_EXTENSIONS:
+        raise ToolArgumentError(f"ext={ext!r}; expected one of: {', '.join(OUTPUT_EXTENSIONS)}")
+    input_path = Path(input_path)
+    signal, rate = _open_signal(input_path)
+    try:
+        channels, n = signal.shape
+        if separator is not None:
+            choice = Choice(separator, "custom", "")
+        else:
+            choice = choose_separator(backend=backend, model=model, two_stems=two_stems,
+                                      sample_rate=rate, model_repo=model_repo, device=device)
+        names = output_stems(choice.separator, two_stems)
+        folder = Path(out_dir) if out_dir is not None else input_path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        targets = {name: folder / f"{input_path.stem}.{name}{ext}" for name in names}
+        big = channels * n * 4 >= 2**31
+        fmt, subtype = ("FLAC", "PCM_24") if ext.lower() == ".flac" else (
+            "RF64" if big else "WAV", "FLOAT")
+        temps = {name: atomic_path(path) for name, path in targets.items()}
+        files = [sf.SoundFile(str(temps[name]), "w", samplerate=rate, channels=channels,
+                              format=fmt, subtype=subtype) for name in names]
+        try:
+            blocks = stem_blocks(signal, rate, choice.separator, two_stems=two_stems,
+                                 shifts=shifts, overlap=overlap, segment_s=segment_s,
+                                 scale=_rms(signal),
+                                 progress=None if progress is None else
+                                 lambda done, total: progress("separate", done, total))
+            for _, block in blocks:
+                for handle, part in zip(files, block, strict=True):
+                    handle.write(part.T)
+                del block, part  # free this block before the next chunk is separated
+            for handle in files:
+                handle.close()
+            for name, path in targets.items():
+                os.replace(temps[name], path)
+        finally:
+            for handle in files:
+                handle.close()
+            for temp in temps.values():
+                temp.unlink(missing_ok=True)
+    finally:
+        if isinstance(signal, _FileSignal):
+            signal.close()
+    return SeparationReport(
+        stems=targets, backend=choice.backend, method=choice.separator.name,
+        origin=getattr(choice.separator, "origin", ""), note=choice.note, duration_s=n / rate,
+        sample_rate=rate, channels=channels, elapsed_s=time.perf_counter() - started)
+
+
+# ----------------------------------------------------------------------------- the tool
+
+
+def _run(session: Session, args: Args) -> ToolResult:
+    source = session.resolve_track(args.track)
+    audio = session.audio(source)
+    choice = choose_separator(backend=args.backend, model=args.model, two_stems=args.two_stems,
+                              sample_rate=audio.sample_rate,
+                              model_repo=session.settings.get("demucs_repo"),
+                              device=session.settings.get("device", "auto"), cache=session.models)
+    stems = separate(audio, choice.separator, two_stems=args.two_stems, shifts=args.shifts,
+                     overlap=args.overlap, segment_s=args.segment_s,
+                     progress=lambda done, total: session.progress("separate", done, total))
+    names = list(stems)
+    select = names[0] if args.two_stems else ("vocals" if "vocals" in stems else names[0])
+    summary = f"separated {source} with {choice.separator.name} into {', '.join(names)}"
+    if choice.note:
+        summary += f" ({choice.note.split('. ')[0]})"
+    session.commit(stems, tool="separate", args=args.model_dump(mode="json"), summary=summary,
+                   select=select)
+    text = f"{summary}; now on track {select}"
+    return ToolResult(text=text, changed=tuple(names),
+                      data={"stems": names, "source": source, "backend": choice.backend,
+                            "method": choice.separator.name, "note": choice.note,
+                            "origin": getattr(choice.separator, "origin", "")})
+
+
+TOOL = Tool(
+    name="separate",
+    description=(
+        "Split music into stems, each a new track: vocals, drums, bass, other (6-stem model: "
+        "guitar, piano too), or one stem plus the rest with two_stems (vocals + no_vocals). Use "
+        "for 'extract the vocals', 'remove the vocals', 'karaoke', 'isolate the drums', 'stems'. "
+        f"Models: {'; '.join(f'{k}: {v}' for k, v in MODELS.items())}."
+    ),
+    args_model=Args,
+    run=_run,
+)
