@@ -59,7 +59,46 @@ def add_commands(sub) -> dict:
     p.add_argument("--model-dir", help="folder with a faster-whisper (CTranslate2) model")
     p.add_argument("--language", help="spoken language code, e.g. en, fr (default: detect)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
-    return {"denoise": cmd_denoise, "transcribe": cmd_transcribe}
+
+    p = sub.add_parser(
+        "separate", help="split music into stems (vocals, drums, bass, other)",
+        formatter_class=_formatter,
+        description="Separate a song into stems with demucs (htdemucs by default). Without demucs weights,\n"
+                    "--two-stems vocals|drums uses a classical fallback (repetition masking / HPSS) and says so.",
+        epilog="examples:\n  echo-agent separate song.mp3 -o stems/          stems/song.vocals.wav, ...\n"
+               "  echo-agent separate song.wav --two-stems vocals  song.vocals.wav + song.no_vocals.wav\n"
+               "  echo-agent separate song.wav --model htdemucs_6s --model-repo ~/models/demucs",
+    )
+    p.add_argument("file", help="input audio file (never modified)")
+    p.add_argument("-o", "--output", metavar="DIR", help="folder for the stems (default: beside the input)")
+    p.add_argument("--two-stems", metavar="STEM", help="one stem plus the rest, e.g. vocals")
+    p.add_argument("--model", default="htdemucs", help="htdemucs (default), htdemucs_ft, htdemucs_6s")
+    p.add_argument("--model-repo", help="local demucs model folder (<sig>.th + <name>.yaml)")
+    p.add_argument("--backend", default="auto", choices=["auto", "demucs", "classical"])
+    p.add_argument("--shifts", type=int, default=1, help="shift trick passes (0-10, default 1)")
+    p.add_argument("--overlap", type=float, default=0.25, help="segment overlap fraction (default 0.25)")
+    p.add_argument("--flac", action="store_true", help="write FLAC stems instead of WAV")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    return {"denoise": cmd_denoise, "transcribe": cmd_transcribe, "separate": cmd_separate}
+
+
+def cmd_separate(args: argparse.Namespace) -> int:
+    from tools.separate import separate_file
+
+    out_dir = Path(args.output) if args.output else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    with ui.progress_bar(not args.quiet) as progress:
+        report = separate_file(Path(args.file), out_dir, model=args.model, model_repo=args.model_repo,
+                               backend=args.backend, two_stems=args.two_stems, shifts=args.shifts,
+                               overlap=args.overlap, ext=".flac" if args.flac else ".wav",
+                               progress=progress)
+    ui.note(f"separated with {report.method} in {report.elapsed_s:.1f} s")
+    if report.note:
+        ui.note(report.note)
+    for path in report.stems.values():
+        print(path)
+    return 0
 
 
 def cmd_denoise(args: argparse.Namespace) -> int:

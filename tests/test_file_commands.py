@@ -63,3 +63,19 @@ def test_transcribe_command_offline(cli, tmp_path, speech_wav, fmt):
         assert text.startswith("WEBVTT")
     else:
         assert len(text.split()) >= 10
+
+
+def test_separate_command_two_stems_offline_and_missing_weights(cli, tmp_path, speech_wav, monkeypatch):
+    monkeypatch.setenv("ECHO_AGENT_DEMUCS_REPO", str(tmp_path / "no-models"))
+    out = tmp_path / "stems"
+    result = cli("separate", speech_wav, "--two-stems", "vocals", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert "fallback" in result.stderr
+    paths = result.stdout.split()
+    assert [p.rsplit(".", 2)[-2] for p in paths] == ["vocals", "no_vocals"]
+    source = load(speech_wav)
+    stems = [load(p) for p in paths]
+    assert all(s.num_samples == source.num_samples and s.sample_rate == source.sample_rate for s in stems)
+    full = cli("separate", speech_wav, "-o", out, "--backend", "demucs")
+    assert full.exit_code == 2
+    assert "no-models" in full.stderr.strip().splitlines()[-1]

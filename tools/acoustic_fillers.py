@@ -292,6 +292,8 @@ def candidates(features: FrameFeatures, *, min_core_s: float = 0.1,
     """Steady voiced stretches (:func:`steady_mask`) joined across short voiced transitions
     (the "u" and "m" of "um"), widened to the sound's onset and decay, with their context.
     A core shorter than ``min_core_s`` counts only for a sound standing alone between pauses."""
+    if features.frames < 10:
+        return []
     lv = levels(features)
     e = features.energy_db
     active = e > lv.active_db
@@ -479,7 +481,8 @@ def detect_acoustic_fillers(audio: Audio, *, features: FrameFeatures | None = No
     ``MAX_FILLER_S`` are dropped; ``progress(done, total)`` follows the phone pass.
     """
     features = features if features is not None else frame_features(audio)
-    found = [c for c in _join(candidates(features), features) if c.span_s <= MAX_FILLER_S]
+    found = candidates(features)
+    found = [c for c in _join(found, features) if c.span_s <= MAX_FILLER_S] if found else []
     decoder = _phone_decoder() if use_phones and found else None
     phones: list[tuple[str, float, float]] = []
     if decoder is not None:

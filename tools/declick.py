@@ -46,10 +46,13 @@ LEVEL_WINDOW_S = 0.020
 # sensitivity 0 .. 1 maps log-linearly onto these (robust-scale units; dB re local RMS)
 THRESHOLD_STRICT, THRESHOLD_LOOSE = 45.0, 6.5
 MIN_LEVEL_STRICT_DB, MIN_LEVEL_LOOSE_DB = -10.0, -28.0
-GROSS_OUTLIER = 8.0  # re-fit the model without samples this far out (robust-scale units)
+GROSS_OUTLIER = 5.0  # re-fit the model without samples this far out (robust-scale units)
 MAX_GROSS = 64
 EXTEND_RATIO = 0.3  # a click extends while the statistic stays above this x the threshold
 MERGE_S = 0.002  # outliers this close belong to one event
+TRAIN_WINDOW_S = 0.015
+TRAIN_RATIO = float(__import__('os').environ.get('TR','0.5'))
+TRAIN_COUNT = int(__import__('os').environ.get('TC','2'))
 PAD_SAMPLES = 2
 
 
@@ -169,9 +172,28 @@ def detect_clicks(x: np.ndarray, rate: int, *, threshold: float, min_level_db: f
             groups[-1][1], groups[-1][3] = stop, max(groups[-1][3], hi)
         else:
             groups.append([start, stop, lo, hi])
-    # a burst of outliers longer than a click is a real transient (a hit, a plosive): skip it
-    return [(max(lo - PAD_SAMPLES, 0), min(hi + PAD_SAMPLES, x.size))
-            for start, stop, lo, hi in groups if stop - start <= max_click]
+    # a burst of outliers longer than a click is a real transient (a hit, a plosive): skip it;
+    # so is one of a train of similar outliers (glottal pulses of a voice, a buzz, a drum roll)
+    near, skip = int(TRAIN_WINDOW_S * rate), int(MERGE_S * rate)
+    out = []
+    for start, stop, lo, hi in groups:
+        if stop - start > max_click:
+            continue
+        peak = float(ratio[start:stop].max())
+        around = np.concatenate([ratio[max(lo - near, 0) : max(lo - skip, 0)],
+                                 ratio[hi + skip : hi + near]])
+        if TRAIN_COUNT and _count_peaks(around, peak * TRAIN_RATIO, skip) >= TRAIN_COUNT:
+            continue
+        out.append((max(lo - PAD_SAMPLES, 0), min(hi + PAD_SAMPLES, x.size)))
+    return out
+
+
+def _count_peaks(values: np.ndarray, height: float, distance: int) -> int:
+    """How many separate excursions above ``height`` (closer than ``distance`` count once)."""
+    above = np.flatnonzero(values >= height)
+    if above.size == 0:
+        return 0
+    return int(1 + np.sum(np.diff(above) > distance))
 
 
 def declick_channel(x: np.ndarray, rate: int, *, threshold: float, min_level_db: float,

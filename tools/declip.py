@@ -5,11 +5,12 @@ extreme values when enough samples pile up there (per channel and polarity), or 
 given in dBFS. They are restored by constrained least-squares AR interpolation (the "consistent"
 declipping of Janssen et al. and Abel & Smith): the restored samples minimise the AR residual
 energy subject to lying at or beyond the clip level with the clipped sign, so the result agrees
-with everything that was recorded. Window by window (``WINDOW_S`` plus margins, per channel):
+with everything that was recorded. Window by window (at most ``WINDOW_S`` and
+``WINDOW_UNKNOWNS`` clipped samples each, plus margins; per channel):
 
 1. fit an AR model (order ``ORDER_S``) to the window as it is;
-2. solve the bounded least-squares problem for the clipped samples (``scipy.optimize.lsq_linear``
-   on the Cholesky factor of the LSAR normal matrix);
+2. solve the bounded least-squares problem for the clipped samples (an active-set method on the
+   LSAR normal equations);
 3. re-fit the model on the restored window and solve again (``ITERATIONS`` times in all).
 
 Memory is bounded by the window. Restored peaks are capped at ``MAX_OVERSHOOT`` x the clip level.
@@ -21,8 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydantic import Field
-from scipy.linalg import cholesky, solve_triangular
-from scipy.optimize import lsq_linear
+from scipy.linalg import cho_factor, cho_solve
 from scipy.signal import fftconvolve
 
 from tools import ar
@@ -32,13 +32,15 @@ from tools.errors import ToolArgumentError, ToolError
 from tools.session import Session
 
 WINDOW_S = 0.025
-MARGIN_S = 0.010
+MARGIN_S = 0.002
+WINDOW_UNKNOWNS = 64
 ORDER_S = 0.0025
 ITERATIONS = 3
 MAX_OVERSHOOT = 4.0
 MIN_CLIPPED_RUNS = 3  # auto-detection: at least this many runs of >= 2 samples at the extreme
 LEVEL_TOLERANCE = 1e-4  # relative: samples this close to the extreme count as at it
-MAX_UNKNOWNS = 2000  # per window; beyond this the window is split
+MAX_UNKNOWNS = 100  # per solve: small dense systems stay fast
+MAX_ACTIVE_SET_STEPS = 20
 
 
 class Args(ToolArgs):
@@ -92,43 +94,67 @@ def _normal_equations(segment: np.ndarray, idx: np.ndarray, a: np.ndarray):
 
 def constrained_fill(segment: np.ndarray, idx: np.ndarray, lower: np.ndarray, upper: np.ndarray,
                      a: np.ndarray) -> np.ndarray:
-    """Values for ``segment[idx]`` minimising the AR residual energy within bounds."""
+    """Values for ``segment[idx]`` minimising the AR residual energy within ``lower..upper``.
+
+    A primal active-set method on the (small, positive definite) normal equations: solve for the
+    free unknowns, pin the ones that leave their bounds, release pinned ones whose multiplier
+    says they would move inwards; a few Cholesky solves in practice.
+    """
     matrix, g = _normal_equations(segment, idx, a)
-    factor = cholesky(matrix, lower=False)  # matrix = R^T R
-    target = -solve_triangular(factor, g, trans="T")  # min |R x - target|^2
-    return lsq_linear(factor, target, bounds=(lower, upper), method="bvls", tol=1e-10).x
+    value = np.clip(segment[idx], lower, upper)
+    pinned = np.zeros(idx.size, dtype=bool)
+    for _ in range(MAX_ACTIVE_SET_STEPS):
+        free = ~pinned
+        if free.any():
+            rhs = -g[free] - matrix[np.ix_(free, pinned)] @ value[pinned]
+            solution = cho_solve(cho_factor(matrix[np.ix_(free, free)]), rhs)
+            low, high = solution < lower[free], solution > upper[free]
+            value[free] = np.clip(solution, lower[free], upper[free])
+            if low.any() or high.any():
+                pinned[np.flatnonzero(free)[low | high]] = True
+                continue
+        gradient = matrix @ value + g  # for pinned unknowns: the pull away from the bound
+        release = pinned & (((value <= lower) & (gradient < 0)) | ((value >= upper) & (gradient > 0)))
+        if not release.any():
+            break
+        pinned &= ~release
+    return value
 
 
 def declip_channel(x: np.ndarray, rate: int, positive: float, negative: float) -> np.ndarray:
-    """Restore the samples of ``x`` (1-D) at or beyond ``positive`` / ``negative``."""
+    """Restore the samples of ``x`` (1-D) at or beyond ``positive`` / ``negative``.
+
+    Windows run left to right; each holds at most ``WINDOW_UNKNOWNS`` clipped samples in its core
+    (small dense solves), sees the already restored audio on its left as known, and solves its
+    right margin's clipped samples too, keeping only the core's.
+    """
     out = np.array(x, dtype=np.float64)
     clipped = (x >= positive * (1 - LEVEL_TOLERANCE)) | (x <= negative * (1 - LEVEL_TOLERANCE))
-    if not clipped.any():
+    where = np.flatnonzero(clipped)
+    if where.size == 0:
         return out
     order = max(int(ORDER_S * rate), ar.MIN_ORDER)
-    window, margin = int(WINDOW_S * rate), int(MARGIN_S * rate) + order
-    top = np.where(x > 0, positive, -negative)
-    for begin in range(0, x.size, window):
-        stop = min(begin + window, x.size)
-        if not clipped[begin:stop].any():
-            continue
+    window, margin = int(WINDOW_S * rate), order + int(MARGIN_S * rate)
+    level = np.where(x > 0, positive, -negative)
+    k = 0
+    while k < where.size:
+        begin = int(where[k])
+        last = min(k + WINDOW_UNKNOWNS, where.size) - 1
+        stop = min(int(where[last]) + 1, begin + window)
         lo, hi = max(begin - margin, 0), min(stop + margin, x.size)
-        segment = out[lo:hi].copy()
-        mask = clipped[lo:hi].copy()
-        mask[: min(order, begin - lo)] = False  # the model needs known samples at the edges
-        mask[max(hi - lo - min(order, hi - stop), 0) :] = False
-        idx = np.flatnonzero(mask)[:MAX_UNKNOWNS]
+        idx = where[(where >= max(begin, lo + order)) & (where < hi - order)][:MAX_UNKNOWNS] - lo
+        k = int(np.searchsorted(where, stop))
         if idx.size == 0:
             continue
-        sign = np.sign(x[lo:hi][idx])
-        level = np.abs(top[lo:hi][idx])
-        lower = np.where(sign > 0, level, -MAX_OVERSHOOT * level)
-        upper = np.where(sign > 0, MAX_OVERSHOOT * level, -level)
+        segment = out[lo:hi].copy()
+        sign, bound = np.sign(x[lo:hi][idx]), np.abs(level[lo:hi][idx])
+        lower = np.where(sign > 0, bound, -MAX_OVERSHOOT * bound)
+        upper = np.where(sign > 0, MAX_OVERSHOOT * bound, -bound)
         for _ in range(ITERATIONS):
             a, _ = ar.fit_ar(segment, order)
             segment[idx] = constrained_fill(segment, idx, lower, upper, a)
-        keep = (idx + lo >= begin) & (idx + lo < stop)
-        out[idx[keep] + lo] = segment[idx[keep]]
+        keep = idx[idx + lo < stop]
+        out[keep + lo] = segment[keep]
     return out
 
 

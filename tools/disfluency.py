@@ -12,10 +12,12 @@ Two independent sources, merged:
   also where a transcript has no word (Whisper often leaves fillers out of its timeline), and
   pauses (:func:`tools.acoustic_fillers.silences`) longer than the level allows.
 
-A lexical and an acoustic filler that overlap become one detection with ``source="both"``.
-:func:`plan_cuts` then makes the cuts: each removal swallows the silence around it and leaves a
-natural gap (the silence that was there, at most ``keep_pause_s``), partly the recording's own
-edges, the rest room tone; pauses are shortened to ``keep_pause_s`` the same way.
+Acoustic fillers and pauses count only where Silero VAD hears speech (held notes of music are
+steady and voiced too). A lexical and an acoustic filler that overlap become one detection with
+``source="both"``; with a trusted transcript no detection reaches into a word it heard.
+:func:`tools.remove_disfluencies.plan_cuts` then makes the cuts: each removal swallows the
+silence around it and leaves a natural gap (the silence that was there, at most ``keep_pause_s``),
+partly the recording's own edges, the rest room tone; pauses are shortened the same way.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ RULES = {
     "aggressive": LevelRules(frozenset(KINDS), 0.45, 0.7, 0.4),
 }
 LISTED_CONFIDENCE = 0.3  # weaker candidates are not even listed
+MIN_SPEECH_PROBABILITY = 0.2  # Silero VAD's mean over an acoustic filler, or around a pause
 EDGE_KEEP_S = 0.08  # of a removed silence, this much of its own audio stays at each side
 
 FILLER_WORDS = {
@@ -288,6 +291,19 @@ def pause_detections(quiet: list[tuple[float, float]], *, max_pause_s: float,
             for a, b in quiet if b - a > max_pause_s and a > 0.02 and b < duration_s - 0.02]
 
 
+def _speech_probability(audio: Audio):
+    """``(start_s, end_s) -> mean speech probability`` from Silero VAD (:mod:`tools.vad`), so that
+    sustained notes of music are not taken for "uh" nor musical rests for pauses; without the
+    VAD, everything counts as speech."""
+    try:
+        from tools.vad import speech_activity
+
+        activity = speech_activity(audio, method="silero")
+    except ImportError:
+        return lambda start_s, end_s: 1.0
+    return activity.mean_probability
+
+
 def detect_disfluencies(audio: Audio, transcript: Transcript | None = None, *,
                         level: str = "normal", kinds: list[str] | None = None,
                         max_pause_s: float | None = None, min_confidence: float | None = None,
@@ -308,12 +324,16 @@ def detect_disfluencies(audio: Audio, transcript: Transcript | None = None, *,
     lexical = lexical_detections(transcript, aggressive="phrase" in wanted) if transcript else []
     acoustic = (acoustic_detections(audio, features, transcript, progress=progress)
                 if "filler" in wanted else [])
+    speech = _speech_probability(audio)
+    acoustic = [d for d in acoustic if speech(d.start_s, d.end_s) >= MIN_SPEECH_PROBABILITY]
     trusted = transcript is not None and backend_trust(transcript.backend) >= 1.0
     content = [w for w in _words(transcript) if _norm(w) not in FILLERS_EN] if trusted else None
     found = _merge_fillers(lexical, acoustic, content)
     if "pause" in wanted:
         longest = rules.max_pause_s if max_pause_s is None else max_pause_s
-        found += pause_detections(silences(features), duration_s=audio.duration_s,
-                                  max_pause_s=longest)
+        found += [p for p in pause_detections(silences(features), duration_s=audio.duration_s,
+                                              max_pause_s=longest)
+                  if min(speech(p.start_s - 1.0, p.start_s),
+                         speech(p.end_s, p.end_s + 1.0)) >= MIN_SPEECH_PROBABILITY]
     return sorted((d for d in found if d.kind in wanted and d.confidence >= threshold),
                   key=lambda d: (d.start_s, d.end_s))

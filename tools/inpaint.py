@@ -38,6 +38,7 @@ SIMILARITY_MAX_S = 4.0
 ROOM_TONE_MAX_S = 60.0
 SEARCH_RADIUS_S = 60.0
 QUIET_MARGIN_DB = 10.0  # surroundings within this of the noise floor count as a pause
+PAUSE_BELOW_LOUD_DB = 25.0  # ... if they are also this far under the loud parts
 QUIET_NEAR_S = 0.050
 ROOM_TONE_MIN_S = 0.020  # shorter gaps in a pause are left to AR, which is exact there
 CROSSFADE_S = 0.010
@@ -98,27 +99,32 @@ def _window(n: int, start: int, stop: int, rate: int) -> tuple[int, int]:
     return max(start - radius, 0), min(stop + radius, n)
 
 
-def noise_floor(x: np.ndarray, rate: int, *, exclude: tuple[int, int] | None = None) -> float:
-    """Power of the recording's quietest parts: the 10th percentile of the 50 ms frame powers of
-    ``x`` (1-D) that are not digital silence; 0 when all of it is silent."""
+def levels(x: np.ndarray, rate: int, *, exclude: tuple[int, int] | None = None
+           ) -> tuple[float, float]:
+    """``(floor, loud)`` powers of ``x`` (1-D): the 10th and 95th percentiles of its 50 ms frame
+    powers, digital silence left out (``(0, 0)`` when all of it is silent)."""
     frame = max(int(QUIET_NEAR_S * rate), 1)
     if exclude is not None:
         x = np.concatenate([x[: exclude[0]], x[exclude[1] :]])
     power = _frame_power(x, frame)
     power = power[power > 1e-20]
-    return float(np.percentile(power, 10)) if power.size else 0.0
+    if power.size == 0:
+        return 0.0, 0.0
+    return float(np.percentile(power, 10)), float(np.percentile(power, 95))
 
 
 def is_pause(samples: np.ndarray, start: int, stop: int, rate: int) -> bool:
-    """True when the audio right before and after ``start..stop`` is at the noise floor (all
-    channels): a pause or silence, to be filled with room tone rather than sound."""
+    """True when the audio right before and after ``start..stop`` is at the noise floor in every
+    channel: within ``QUIET_MARGIN_DB`` of the quiet parts, and at least ``PAUSE_BELOW_LOUD_DB``
+    under the loud parts (dense music, whose quietest frames are still music, has no pauses)."""
     lo, hi = _window(samples.shape[1], start, stop, rate)
     near = int(QUIET_NEAR_S * rate)
     for x in samples:
-        floor = noise_floor(x[lo:hi], rate, exclude=(start - lo, stop - lo))
+        floor, loud = levels(x[lo:hi], rate, exclude=(start - lo, stop - lo))
         sides = np.concatenate([x[max(start - near, 0) : start], x[stop : stop + near]])
         power = float(np.mean(np.square(sides, dtype=np.float64))) if sides.size else 0.0
-        if power > floor * 10 ** (QUIET_MARGIN_DB / 10) + 1e-20:
+        if power > 1e-20 and (power > floor * 10 ** (QUIET_MARGIN_DB / 10)
+                              or power > loud * 10 ** (-PAUSE_BELOW_LOUD_DB / 10)):
             return False
     return True
 

@@ -13,14 +13,19 @@ from typing import Any
 from pydantic import ValidationError
 
 from tools import (
+    breaths,
     convert,
     cut,
+    declick,
+    declip,
     denoise,
+    dropouts,
     ducking,
     fade,
     gain,
     history,
     info,
+    inpaint,
     insert_silence,
     locate,
     match,
@@ -53,6 +58,11 @@ TOOLS: tuple[Tool, ...] = (
     transcribe.TOOL,
     locate.TOOL,
     remove_disfluencies.TOOL,
+    inpaint.TOOL,
+    declick.TOOL,
+    dropouts.TOOL,
+    declip.TOOL,
+    breaths.TOOL,
     history.UNDO,
     history.REDO,
 )

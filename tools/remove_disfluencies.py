@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -21,7 +21,6 @@ from tools.audio import Audio
 from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
 from tools.disfluency import (
     EDGE_KEEP_S,
-    KINDS,
     LISTED_CONFIDENCE,
     Detection,
     check_level,
@@ -35,6 +34,7 @@ from tools.transcript import Transcript
 log = logging.getLogger(__name__)
 _TOUCH_S = 0.05  # a silence this close to a removal's edge is part of it
 _SLIVER_S = 0.06  # sound shorter than this between two removals goes with them
+DATA_CUT_LIMIT = 300  # cuts listed in the tool's result data (all are applied)
 
 
 class Args(ToolArgs):
@@ -90,27 +90,37 @@ class _Unit:
     members: list[Detection]
 
 
-def _silence_in(quiet: list[tuple[float, float]], start_s: float, end_s: float) -> float:
-    return sum(max(0.0, min(b, end_s) - max(a, start_s)) for a, b in quiet)
+class _Quiet:
+    """The silences (sorted, disjoint ``(start_s, end_s)``), searched by bisection: an hour of
+    speech has thousands of them."""
+
+    def __init__(self, spans: list[tuple[float, float]]) -> None:
+        self.spans = spans
+        self.starts = [a for a, _ in spans]
+        self.ends = [b for _, b in spans]
+
+    def near(self, start_s: float, end_s: float) -> list[tuple[float, float]]:
+        """The silences that overlap or touch ``start_s - _TOUCH_S .. end_s + _TOUCH_S``."""
+        lo = bisect_left(self.ends, start_s - _TOUCH_S)
+        hi = bisect_right(self.starts, end_s + _TOUCH_S)
+        return self.spans[lo:hi]
+
+    def within(self, start_s: float, end_s: float) -> float:
+        """Seconds of silence inside ``start_s..end_s``."""
+        return sum(max(0.0, min(b, end_s) - max(a, start_s)) for a, b in self.near(start_s, end_s))
+
+    def run_at(self, time_s: float, *, forward: bool) -> float:
+        """Length of the silence that starts (``forward``) or ends at ``time_s``; 0 if none."""
+        for a, b in self.near(time_s, time_s):
+            if abs((a if forward else b) - time_s) < 1e-6:
+                return b - a
+        return 0.0
 
 
-def _run_at(quiet: list[tuple[float, float]], time_s: float, *, forward: bool) -> float:
-    """Length of the silence that starts (``forward``) or ends at ``time_s``; 0 if none."""
-    for a, b in quiet:
-        if forward and abs(a - time_s) < 1e-6:
-            return b - a
-        if not forward and abs(b - time_s) < 1e-6:
-            return b - a
-    return 0.0
-
-
-def _grow(d: Detection, quiet: list[tuple[float, float]], duration_s: float) -> tuple[float, float]:
+def _grow(d: Detection, quiet: _Quiet, duration_s: float) -> tuple[float, float]:
     """The detection's span widened over the silences touching it (not the file's own edges)."""
     start, end = d.start_s, d.end_s
-    first = bisect_left([b for _, b in quiet], start - _TOUCH_S)  # quiet is sorted and disjoint
-    for a, b in quiet[first:]:
-        if a > end + _TOUCH_S:
-            break
+    for a, b in quiet.near(start, end):
         inner = a > 0.02 and b < duration_s - 0.02
         if inner and a < start and b >= start - _TOUCH_S:
             start = min(start, a)
@@ -119,13 +129,13 @@ def _grow(d: Detection, quiet: list[tuple[float, float]], duration_s: float) -> 
     return start, end
 
 
-def _units(found: list[Detection], quiet: list[tuple[float, float]], duration_s: float) -> list[_Unit]:
+def _units(found: list[Detection], quiet: _Quiet, duration_s: float) -> list[_Unit]:
     units: list[_Unit] = []
     for d in sorted(found, key=lambda d: d.start_s):
         start, end = _grow(d, quiet, duration_s)
         if units:
             gap = (units[-1].end_s, start)
-            silent = _silence_in(quiet, *gap) >= gap[1] - gap[0] - 0.02
+            silent = quiet.within(*gap) >= gap[1] - gap[0] - 0.02
             if start <= units[-1].end_s + _SLIVER_S or silent:
                 units[-1].end_s = max(units[-1].end_s, end)
                 units[-1].members.append(d)
@@ -134,14 +144,14 @@ def _units(found: list[Detection], quiet: list[tuple[float, float]], duration_s:
     return units
 
 
-def _to_cut(unit: _Unit, quiet: list[tuple[float, float]], keep_pause_s: float, *,
+def _to_cut(unit: _Unit, quiet: _Quiet, keep_pause_s: float, *,
             enabled: bool, pause_only: bool) -> Cut:
     """The unit minus a natural gap: up to ``EDGE_KEEP_S`` of each edge's own silence stays and room
     tone makes up the rest of ``min(silence that was there, keep_pause_s)``."""
-    silence = _silence_in(quiet, unit.start_s, unit.end_s)
+    silence = quiet.within(unit.start_s, unit.end_s)
     desired = keep_pause_s if pause_only else min(silence, keep_pause_s)
-    before = min(_run_at(quiet, unit.start_s, forward=True), EDGE_KEEP_S, desired / 2)
-    after = min(_run_at(quiet, unit.end_s, forward=False), EDGE_KEEP_S, desired - before)
+    before = min(quiet.run_at(unit.start_s, forward=True), EDGE_KEEP_S, desired / 2)
+    after = min(quiet.run_at(unit.end_s, forward=False), EDGE_KEEP_S, desired - before)
     fill = max(desired - before - after, 0.0)
     members = unit.members
     kinds = [m.kind for m in members]
@@ -155,11 +165,13 @@ def _to_cut(unit: _Unit, quiet: list[tuple[float, float]], keep_pause_s: float, 
                enabled=enabled)
 
 
-def plan_cuts(detections: list[Detection], quiet: list[tuple[float, float]], *, duration_s: float,
-              keep_pause_s: float, min_confidence: float) -> list[Cut]:
+def plan_cuts(detections: list[Detection], silences: list[tuple[float, float]], *,
+              duration_s: float, keep_pause_s: float, min_confidence: float) -> list[Cut]:
     """Cuts for ``detections``: those at ``min_confidence`` or above enabled, weaker ones listed
     disabled (a reviewer may switch them on), each taking the silence around it and leaving a
-    natural gap; long pauses shortened to ``keep_pause_s``. Sorted by time, never overlapping."""
+    natural gap; long pauses shortened to ``keep_pause_s``. Sorted by time, never overlapping.
+    ``silences``: the recording's silences, sorted (:func:`tools.acoustic_fillers.silences`)."""
+    quiet = _Quiet(silences)
     strong = [d for d in detections if d.kind != "pause" and d.confidence >= min_confidence]
     weak = [d for d in detections if d.kind != "pause" and d.confidence < min_confidence]
     pauses = [d for d in detections if d.kind == "pause"]
@@ -250,10 +262,10 @@ def _run(session: Session, args: Args) -> ToolResult:
                                  max_pause_s=args.max_pause_s, keep_pause_s=args.keep_pause_s,
                                  word=args.word, occurrence=args.occurrence)
     summary = summarize(result.cuts, result.detections)
-    cuts = [c.__dict__ | {"saved_s": round(c.saved_s, 3)} for c in result.cuts]
+    cuts = [c.__dict__ | {"saved_s": round(c.saved_s, 3)} for c in result.cuts[:DATA_CUT_LIMIT]]
     out = commit_edit(session, args.track, result.audio, tool="remove_disfluencies", args=args,
-                      summary=summary, data={"cuts": cuts, "transcript": backend_line,
-                                             "kinds": list(KINDS)})
+                      summary=summary, data={"cuts": cuts, "cuts_total": len(result.cuts),
+                                             "transcript": backend_line})
     return ToolResult(text=f"{out.text}; {backend_line}", data=out.data, changed=out.changed)
 
 

@@ -227,7 +227,7 @@ def run(*, quick: bool = False) -> SuiteResult:
         f"({stems_mb:.0f} MB). The 10 min htdemucs peak is {how}"
         + ("" if how == "measured" else
            f": the real model's 1 min peak plus the passthrough's growth from 1 to 10 min (the "
-           f"model's own working set is per chunk; the full 10 min run would take ~100 min on "
+           f"model's own working set is per chunk; a full 10 min run took 30 min on "
            f"this shared CPU; set {FULL_ENV}=1 to measure it)"),
     ]
     if not ok:
