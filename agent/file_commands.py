@@ -79,7 +79,80 @@ def add_commands(sub) -> dict:
     p.add_argument("--overlap", type=float, default=0.25, help="segment overlap fraction (default 0.25)")
     p.add_argument("--flac", action="store_true", help="write FLAC stems instead of WAV")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
-    return {"denoise": cmd_denoise, "transcribe": cmd_transcribe, "separate": cmd_separate}
+
+    p = sub.add_parser(
+        "clean", help="remove ums, uhs, stutters and dead air in one run", formatter_class=_formatter,
+        description="Descript-style cleanup of a spoken recording: filler words, repetitions, cut-off\n"
+                    "words and over-long pauses (shortened with the room's own tone). Review the cuts in\n"
+                    "--report (JSON) or --labels (Audacity), switch some off, and re-render with\n"
+                    "`echo-agent render`.",
+        epilog="examples:\n  echo-agent clean episode.wav -o episode.clean.wav\n"
+               "  echo-agent clean episode.wav -o out.wav --level aggressive --report cuts.json "
+               "--labels cuts.txt\n  echo-agent clean episode.wav -o out.wav --denoise --loudness -16",
+    )
+    p.add_argument("file", help="input recording (never modified)")
+    p.add_argument("-o", "--output", required=True, help="output audio file")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT (and report/labels)")
+    p.add_argument("--level", default="normal", choices=["light", "normal", "aggressive"],
+                   help="light: sure fillers, pauses > 1.5 s; normal (default); aggressive: also "
+                        "'you know', 'I mean', 'like', pauses > 0.7 s")
+    p.add_argument("--report", help="write the cut list (JSON) here, for review and `render`")
+    p.add_argument("--labels", help="write an Audacity label track of the cuts here")
+    p.add_argument("--denoise", action="store_true", help="also reduce background noise")
+    p.add_argument("--loudness", type=float, metavar="LUFS", help="also normalize, e.g. -16")
+    p.add_argument("--transcript", default="auto", choices=["auto", "whisper", "pocketsphinx", "none"],
+                   help="words from faster-whisper, pocketsphinx, or none (sound-only detection)")
+    p.add_argument("--model-dir", help="folder with a faster-whisper model")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+
+    p = sub.add_parser(
+        "render", help="re-render a reviewed cut list from `clean --report`", formatter_class=_formatter,
+        description="Apply the cuts of a report written by `echo-agent clean --report`, skipping those\n"
+                    "whose \"enabled\" you set to false. The input is found from the report and checked\n"
+                    "by its SHA-256.",
+        epilog="example:\n  echo-agent render cuts.json -o episode.clean.wav",
+    )
+    p.add_argument("report", help="the JSON cut list")
+    p.add_argument("-o", "--output", required=True, help="output audio file")
+    p.add_argument("-i", "--input", help="the input, if it moved since the report was written")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    return {"denoise": cmd_denoise, "transcribe": cmd_transcribe, "separate": cmd_separate,
+            "clean": cmd_clean, "render": cmd_render}
+
+
+def _print_clean_report(report: dict, output) -> None:
+    cuts = report.get("cuts", [])
+    count = cuts if isinstance(cuts, int) else sum(1 for c in cuts if c.get("enabled"))
+    for line in report.get("notes", []):
+        ui.note(line)
+    off = f" ({report['cuts_off']} switched off)" if report.get("cuts_off") else ""
+    ui.note(f"{count} cuts{off}, {report.get('saved_s', 0.0):.1f} s saved")
+    print(output)
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from agent.clean import clean_file
+
+    source = Path(args.file)
+    output = check_output(args.output, inputs=[source], overwrite=args.overwrite)
+    with ui.progress_bar(not args.quiet) as progress:
+        report = clean_file(source, output, level=args.level, report_path=args.report,
+                            labels_path=args.labels, denoise=args.denoise,
+                            loudness_lufs=args.loudness, transcript=args.transcript,
+                            overwrite=args.overwrite, model_dir=args.model_dir, progress=progress)
+    _print_clean_report(report, output)
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from agent.clean import render_report
+
+    with ui.progress_bar(not args.quiet) as progress:
+        report = render_report(args.report, args.output, input_path=args.input,
+                               overwrite=args.overwrite, progress=progress)
+    _print_clean_report(report, args.output)
+    return 0
 
 
 def cmd_separate(args: argparse.Namespace) -> int:

@@ -184,7 +184,7 @@ class _State:
 # ----------------------------------------------------------------------------- rules
 
 _NOT_YET = (
-    (r"\b(?:crackle|plosives?)\b", "that repair is not available yet"),
+    (r"\bplosives?\b", "plosive repair is not available yet"),
     (r"\bmute\b|^silence (?:from |between |<)|\breplace\b.*\bsilence\b",
      "muting part of the track is not available yet"),
     (r"\b(?:on|in|of|for|to) track\b|\btrack (?:<n\d+>|[a-z0-9])\b|\b(?:other|second|both|all) tracks?\b",

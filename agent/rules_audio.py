@@ -25,6 +25,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "duck": ("turn the music down 10 dB under the speech",),
     "match_loudness": ("make guest as loud as host",),
     "match_eq": ("make guest sound like host",),
+    "inpaint_gap": ("fill the gap from 0:04.20 to 0:04.25", "repair 1.5s-1.6s"),
+    "declick": ("remove the clicks", "declick it gently"),
+    "repair_dropouts": ("fix the dropout at 0:04", "repair the dropouts"),
+    "declip": ("repair the clipping", "fix the distortion"),
+    "reduce_breaths": ("reduce the breaths", "remove the breaths"),
 }
 
 
@@ -213,4 +218,44 @@ def match(c: Clause, st) -> str | None:
     return None
 
 
-RULES = (transcribe, locate, denoise, separate, duck, match, disfluencies)
+def repair(c: Clause, st) -> str | None:
+    if c.search(r"^(?:find|locate|show|where|when|list|mark|look for|search for|is there|are there|is it)\b"):
+        return None
+    verb = c.search(r"\b(?:fix|repair|remove|restore|reduce|lower|soften|get rid of|clean|take out|"
+                    r"declick|de ?click|declip|de ?clip|fill|inpaint|patch|tame|cut)\w*\b")
+    if not verb:
+        return None
+    if c.search(r"\bdropouts?\b|\bdrop ?outs?\b|\bglitch\w*\b"):
+        for t in c.token_ids("t"):  # the tool finds every dropout; a time just says which one was heard
+            c.take(t)
+        st.add(c, "repair_dropouts", {})
+        return "repair_dropouts"
+    if c.search(r"\bde ?clip\w*\b|\bclipp\w*\b|\bclipped\b|\bdistort\w*\b"):
+        st.add(c, "declip", {})
+        return "declip"
+    if c.search(r"\bde ?click\w*\b|\bclicks?\b|\bpops?\b|\bcrackl\w*\b|\bmouth (?:noise|clicks)\b"):
+        args = {}
+        if c.search(r"\b(?:gently|a little|slightly|lightly|only the (?:loud|obvious))\b"):
+            args["sensitivity"] = 0.25
+        elif c.search(r"\b(?:aggressively|a lot|all of them|every|thoroughly)\b"):
+            args["sensitivity"] = 0.8
+        st.add(c, "declick", args)
+        return "declick"
+    if c.search(r"\bbreath\w*\b"):
+        args = {}
+        if c.search(r"\b(?:remove|get rid of|take out|cut)\b"):
+            args["remove"] = True
+        elif (limit := _amount_db(c, little=6.0, lot=20.0)) is not None:
+            args["reduction_db"] = limit
+        st.add(c, "reduce_breaths", args)
+        return "reduce_breaths"
+    times = c.token_ids("t") + c.token_ids("n")
+    if c.search(r"\b(?:fill|inpaint|patch|repair|restore|fix)\b") and len(times) == 2 and (
+            c.search(r"\b(?:gap|hole|dropout|damage\w*|span|section|bit|from|between)\b|-|\bto\b")):
+        start, end = sorted(c.take(t).value for t in times)
+        st.add(c, "inpaint_gap", {"start_s": start, "end_s": end})
+        return "inpaint_gap"
+    return None
+
+
+RULES = (transcribe, locate, repair, denoise, separate, duck, match, disfluencies)

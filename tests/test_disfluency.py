@@ -153,6 +153,23 @@ def test_fillers_between_pauses_leave_a_natural_gap(recording, cleaned):
             assert 0.2 <= gap <= 0.65, f"gap {a}->{b} is {gap:.2f} s"
 
 
+def test_held_chords_of_music_are_not_fillers():
+    """Held chords with rests between them pass the signal measures as lone "uh"s (checked below);
+    the speech detector keeps them, and the rests, out of the cut list."""
+    from tools.acoustic_fillers import detect_acoustic_fillers
+
+    rate, notes = 16_000, []
+    for k, f0 in enumerate([220, 294, 262, 330, 247, 392, 220, 294]):
+        t = np.arange(int(0.6 * rate)) / rate
+        chord = sum(np.sin(2 * np.pi * f0 * ratio * h * t) / h**2
+                    for ratio in (1, 1.26, 1.5) for h in range(1, 6))
+        notes += [0.1 * chord * np.hanning(t.size) ** 0.2,
+                  np.zeros(int((0.3 if k % 3 else 1.6) * rate))]
+    music = Audio.from_array(np.concatenate(notes), rate)
+    assert len(detect_acoustic_fillers(music)) >= 4
+    assert remove_disfluencies(music, None, level="aggressive").cuts == []
+
+
 # ----------------------------------------------------------------------------- rendering
 
 

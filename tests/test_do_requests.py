@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import noise, sine
 from evals.outcomes import check_outcome
+from tests.conftest import noise, sine
 from tools.audio import Audio, load, save
 
 DEV = Path(__file__).parents[1].parent / "shared" / "requests" / "dev.jsonl"

@@ -79,3 +79,27 @@ def test_separate_command_two_stems_offline_and_missing_weights(cli, tmp_path, s
     full = cli("separate", speech_wav, "-o", out, "--backend", "demucs")
     assert full.exit_code == 2
     assert "no-models" in full.stderr.strip().splitlines()[-1]
+
+
+def test_clean_and_render_commands(cli, tmp_path, speech_wav):
+    speech = load(speech_wav)
+    rate = speech.sample_rate
+    rng = np.random.default_rng(3)
+    pause = 0.001 * rng.standard_normal((1, int(2.5 * rate)))  # dead air with a little room noise
+    half = speech.num_samples // 2
+    source = save(Audio.from_array(np.concatenate(
+        [speech.samples[:, :half], pause, speech.samples[:, half:]], axis=1), rate), tmp_path / "talk.wav")
+    out, report, labels = tmp_path / "clean.wav", tmp_path / "cuts.json", tmp_path / "cuts.txt"
+    result = cli("clean", source, "-o", out, "--report", report, "--labels", labels, "--transcript", "none")
+    assert result.exit_code == 0, result.stderr
+    cuts = json.loads(report.read_text())["cuts"]
+    assert cuts and {"start_s", "end_s", "kind", "text", "confidence", "source", "enabled"} <= set(cuts[0])
+    assert load(out).duration_s < load(source).duration_s - 1.0  # the 2.5 s pause was shortened
+    assert len(labels.read_text().strip().splitlines()) == len(cuts)
+    data = json.loads(report.read_text())
+    for cut in data["cuts"]:
+        cut["enabled"] = False
+    report.write_text(json.dumps(data))
+    again = cli("render", report, "-o", tmp_path / "none.wav")
+    assert again.exit_code == 0, again.stderr
+    assert load(tmp_path / "none.wav").num_samples == load(source).num_samples

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import noise, sine
-from evals.outcomes import check_outcome
 
 from agent.phrases import (
     Span,
@@ -22,6 +21,7 @@ from agent.phrases import (
     tokenize,
 )
 from agent.planner import CAPABILITIES, EXAMPLES, NotUnderstood, PlannedCall, plan_request
+from evals.outcomes import check_outcome
 from tools.audio import Audio
 from tools.registry import TOOLS, call_tool, validate_call
 from tools.session import Session

@@ -69,12 +69,6 @@ def fit_ar(x: np.ndarray, order: int) -> tuple[np.ndarray, float]:
     return np.concatenate([[1.0], coef]), sigma2
 
 
-def residual(x: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """Prediction residual ``e[t]`` for ``t = p .. n-1`` (the rows fully inside ``x``)."""
-    p = a.size - 1
-    return fftconvolve(np.asarray(x, dtype=np.float64), a, mode="full")[p : len(x)]
-
-
 def extrapolate(history: np.ndarray, a: np.ndarray, count: int) -> np.ndarray:
     """Continue ``history`` by ``count`` samples with the AR model ``a`` (no excitation)."""
     p = a.size - 1
@@ -137,22 +131,31 @@ def solve_two_sided(left: np.ndarray, right: np.ndarray, m: int,
     return solve_toeplitz(column, rhs)
 
 
+def lsar_normal_equations(segment: np.ndarray, idx: np.ndarray, a: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """``(M, g)`` with ``|A x|^2 = x_m^T M x_m + 2 g^T x_m + const`` for the unknown samples
+    ``segment[idx]`` (sorted, each at least ``p`` samples from the ends). ``M`` is dense
+    ``len(idx)``-square: keep ``idx`` small."""
+    x = np.asarray(segment, dtype=np.float64).copy()
+    x[idx] = 0.0
+    p = a.size - 1
+    e = fftconvolve(x, a, mode="full")[: x.size + p]
+    g = fftconvolve(e, a[::-1], mode="full")[p : p + x.size][idx]
+    r = np.correlate(a, a, mode="full")[p:]
+    lag = np.abs(idx[:, None] - idx[None, :])
+    matrix = np.where(lag <= p, r[np.minimum(lag, p)], 0.0)
+    matrix[np.diag_indices_from(matrix)] *= 1.0 + 1e-9
+    return matrix, g
+
+
 def lsar_fill_mask(segment: np.ndarray, missing: np.ndarray, a: np.ndarray) -> np.ndarray:
     """LSAR fill of any set of missing samples (boolean ``missing``), each at least ``p`` samples
     from the ends of ``segment``. Returns a copy of ``segment`` with them filled."""
     x = np.asarray(segment, dtype=np.float64).copy()
     idx = np.flatnonzero(missing)
-    if idx.size == 0:
-        return x
-    x[idx] = 0.0
-    p = a.size - 1
-    e = fftconvolve(x, a, mode="full")[: x.size + p]
-    grad = fftconvolve(e, a[::-1], mode="full")[p : p + x.size]
-    r = np.correlate(a, a, mode="full")[p:]
-    lag = np.abs(idx[:, None] - idx[None, :])
-    matrix = np.where(lag <= p, r[np.minimum(lag, p)], 0.0)
-    matrix[np.diag_indices_from(matrix)] *= 1.0 + 1e-9
-    x[idx] = cho_solve(cho_factor(matrix), -grad[idx])
+    if idx.size:
+        matrix, g = lsar_normal_equations(x, idx, a)
+        x[idx] = cho_solve(cho_factor(matrix), -g)
     return x
 
 
@@ -161,7 +164,7 @@ def lsar_fill_mask(segment: np.ndarray, missing: np.ndarray, a: np.ndarray) -> n
 
 @dataclass(frozen=True)
 class ArFill:
-    """An AR fill: the samples, and the model settings chosen for them (at the model rate)."""
+    """An AR fill: the samples, and the model settings chosen for them (in samples)."""
 
     samples: np.ndarray
     order: int

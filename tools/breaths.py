@@ -40,7 +40,7 @@ MAX_CENTROID_HZ = 4000.0
 MIN_PAUSE_S = 0.030
 MAX_HOLE_FRAMES = 2  # short dips inside a breath do not split it
 RAMP_S = 0.015
-BLOCK_FRAMES = 2048
+BLOCK_FRAMES = 256
 
 
 class Args(ToolArgs):
@@ -147,7 +147,7 @@ def reduce_breaths(audio: Audio, *, reduction_db: float = 12.0, remove: bool = F
     if not 1 <= reduction_db <= 60:
         raise ToolArgumentError(f"reduction_db={reduction_db:g} must be from 1 to 60 dB")
     rate = audio.sample_rate
-    out = np.array(audio.samples, dtype=np.float64)
+    out = np.array(audio.samples, dtype=np.float32)
     found = []
     for c, x in enumerate(audio.samples):
         for start, stop in find_breaths(x, rate):

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import Field
 from scipy.linalg import cho_factor, cho_solve
-from scipy.signal import fftconvolve
 
 from tools import ar
 from tools.audio import Audio
@@ -65,31 +64,28 @@ def _runs_of(flags: np.ndarray) -> np.ndarray:
 
 def detect_clip_levels(x: np.ndarray) -> tuple[float, float]:
     """``(positive, negative)`` clip levels of ``x`` (1-D); ``inf``/``-inf`` for a polarity
-    that is not clipped (fewer than ``MIN_CLIPPED_RUNS`` runs of 2+ samples at its extreme)."""
+    that is not clipped.
+
+    A polarity is clipped where at least ``MIN_CLIPPED_RUNS`` runs of 2+ samples sit at its
+    extreme (within ``LEVEL_TOLERANCE``), or, failing that, at one exactly repeated value in the
+    upper half of its range (clipping that a later edit pushed a few samples past).
+    """
     levels = []
     for sign in (1.0, -1.0):
-        extreme = float(np.max(sign * x)) if x.size else 0.0
-        if extreme <= 0.0:
-            levels.append(sign * np.inf)
-            continue
-        at = sign * x >= extreme * (1 - LEVEL_TOLERANCE)
-        runs = _runs_of(at)
-        levels.append(sign * extreme if np.sum(runs >= 2) >= MIN_CLIPPED_RUNS else sign * np.inf)
+        v = sign * np.asarray(x, dtype=np.float64)
+        extreme = float(np.max(v)) if v.size else 0.0
+        level = np.inf
+        if extreme > 0.0:
+            if np.sum(_runs_of(v >= extreme * (1 - LEVEL_TOLERANCE)) >= 2) >= MIN_CLIPPED_RUNS:
+                level = extreme
+            else:
+                held = (v[1:] == v[:-1]) & (v[1:] >= 0.5 * extreme)
+                starts = np.flatnonzero(held & ~np.concatenate([[False], held[:-1]]))
+                values, counts = np.unique(v[starts + 1], return_counts=True)
+                plateaus = values[counts >= MIN_CLIPPED_RUNS]
+                level = float(plateaus.max()) if plateaus.size else np.inf
+        levels.append(sign * level)
     return levels[0], levels[1]
-
-
-def _normal_equations(segment: np.ndarray, idx: np.ndarray, a: np.ndarray):
-    """``(M, g)`` with ``|A x|^2 = x_m^T M x_m + 2 g^T x_m + const`` over the unknowns ``idx``."""
-    x = segment.copy()
-    x[idx] = 0.0
-    p = a.size - 1
-    e = fftconvolve(x, a, mode="full")[: x.size + p]
-    g = fftconvolve(e, a[::-1], mode="full")[p : p + x.size][idx]
-    r = np.correlate(a, a, mode="full")[p:]
-    lag = np.abs(idx[:, None] - idx[None, :])
-    matrix = np.where(lag <= p, r[np.minimum(lag, p)], 0.0)
-    matrix[np.diag_indices_from(matrix)] *= 1.0 + 1e-9
-    return matrix, g
 
 
 def constrained_fill(segment: np.ndarray, idx: np.ndarray, lower: np.ndarray, upper: np.ndarray,
@@ -100,7 +96,7 @@ def constrained_fill(segment: np.ndarray, idx: np.ndarray, lower: np.ndarray, up
     free unknowns, pin the ones that leave their bounds, release pinned ones whose multiplier
     says they would move inwards; a few Cholesky solves in practice.
     """
-    matrix, g = _normal_equations(segment, idx, a)
+    matrix, g = ar.lsar_normal_equations(segment, idx, a)
     value = np.clip(segment[idx], lower, upper)
     pinned = np.zeros(idx.size, dtype=bool)
     for _ in range(MAX_ACTIVE_SET_STEPS):
@@ -128,7 +124,7 @@ def declip_channel(x: np.ndarray, rate: int, positive: float, negative: float) -
     (small dense solves), sees the already restored audio on its left as known, and solves its
     right margin's clipped samples too, keeping only the core's.
     """
-    out = np.array(x, dtype=np.float64)
+    out = np.array(x, dtype=np.float32)
     clipped = (x >= positive * (1 - LEVEL_TOLERANCE)) | (x <= negative * (1 - LEVEL_TOLERANCE))
     where = np.flatnonzero(clipped)
     if where.size == 0:
@@ -146,7 +142,7 @@ def declip_channel(x: np.ndarray, rate: int, positive: float, negative: float) -
         k = int(np.searchsorted(where, stop))
         if idx.size == 0:
             continue
-        segment = out[lo:hi].copy()
+        segment = out[lo:hi].astype(np.float64)
         sign, bound = np.sign(x[lo:hi][idx]), np.abs(level[lo:hi][idx])
         lower = np.where(sign > 0, bound, -MAX_OVERSHOOT * bound)
         upper = np.where(sign > 0, MAX_OVERSHOOT * bound, -bound)
@@ -163,8 +159,9 @@ def declip(audio: Audio, *, clip_level_db: float | None = None) -> Declipped:
     if clip_level_db is not None and not -60 <= clip_level_db <= 0:
         raise ToolArgumentError(f"clip_level_db={clip_level_db:g} must be from -60 to 0 dBFS")
     rate = audio.sample_rate
-    channels, counts, levels = [], [], []
-    for x in audio.samples:
+    out = np.empty_like(audio.samples)
+    counts, levels = [], []
+    for c, x in enumerate(audio.samples):
         if clip_level_db is None:
             positive, negative = detect_clip_levels(x)
         else:
@@ -173,11 +170,11 @@ def declip(audio: Audio, *, clip_level_db: float | None = None) -> Declipped:
         at = ((x >= positive * (1 - LEVEL_TOLERANCE)) | (x <= negative * (1 - LEVEL_TOLERANCE)))
         counts.append(int(at.sum()))
         levels.append((float(positive), float(negative)))
-        channels.append(declip_channel(x, rate, positive, negative) if at.any() else x)
+        out[c] = declip_channel(x, rate, positive, negative) if at.any() else x
     if clip_level_db is None and not any(counts):
         raise ToolError("found no clipping: no channel has samples piled up at its extremes "
                         "(give clip_level_db to restore peaks above a level you know)")
-    return Declipped(audio.replace(np.stack(channels)), tuple(counts), tuple(levels))
+    return Declipped(audio.replace(out), tuple(counts), tuple(levels))
 
 
 def _db(level: float) -> str:

@@ -3,10 +3,10 @@ inside active audio) and fill them from their surroundings.
 
 A run of identical samples never occurs in recorded sound above the noise floor: the converter's
 noise alone changes the value every sample. So a run of at least ``min_dropout_ms`` whose
-surroundings (``EDGE_S`` on each side) are active (within ``ACTIVE_RANGE_DB`` of the track's
-loud parts, and above ``ACTIVE_FLOOR_DB``) is a dropout. Digital silence between sounds (both
-sides quiet) is left alone, and so are runs at the track's peak value, which are clipping (see
-``declip``). Each dropout, widened by ``PAD_S`` to cover a torn edge, is filled by
+surroundings (``EDGE_S`` on each side) are both active (within ``ACTIVE_RANGE_DB`` of the track's
+loud parts, and above ``ACTIVE_FLOOR_DB``) is a dropout. Digital silence after a fade or at
+either end of the track is left alone, and so are runs at a non-zero value that recurs in
+``CLIPPING_PLATEAUS`` or more runs: those are clipping (see ``declip``). Each dropout, widened by ``PAD_S`` to cover a torn edge, is filled by
 :func:`tools.inpaint.fill_span` on its channel alone (AR up to 80 ms, then a copied stretch or
 room tone); one that cannot be filled believably is reported and left as it is.
 
@@ -33,6 +33,7 @@ LEVEL_FRAME_S = 0.050
 ACTIVE_RANGE_DB = 40.0
 ACTIVE_FLOOR_DB = -70.0
 LOUD_PERCENTILE = 95
+CLIPPING_PLATEAUS = 3
 
 
 class Args(ToolArgs):
@@ -79,13 +80,16 @@ def constant_runs(x: np.ndarray, min_length: int) -> list[tuple[int, int]]:
 
 
 def _loud_level(x: np.ndarray, rate: int) -> float:
-    """Power of the loud parts: the ``LOUD_PERCENTILE``th percentile of frame powers."""
+    """Power of the loud parts: the ``LOUD_PERCENTILE``th percentile of frame powers (frames
+    taken a block at a time)."""
     frame = max(int(LEVEL_FRAME_S * rate), 1)
     count = x.size // frame
     if count == 0:
         return float(np.mean(np.square(x, dtype=np.float64))) if x.size else 0.0
-    power = np.array([np.mean(np.square(x[i * frame : (i + 1) * frame], dtype=np.float64))
-                      for i in range(count)])
+    step = max(1, (1 << 20) // frame)
+    power = np.concatenate([
+        np.mean(np.square(x[i * frame : min(i + step, count) * frame], dtype=np.float64)
+                .reshape(-1, frame), axis=1) for i in range(0, count, step)])
     return float(np.percentile(power, LOUD_PERCENTILE))
 
 
@@ -96,18 +100,19 @@ def find_dropouts(x: np.ndarray, rate: int, *, min_dropout_ms: float = 0.5
     runs = constant_runs(x, min_length)
     if not runs:
         return []
-    peak = float(np.max(np.abs(x)))
+    values = [float(x[start]) for start, _ in runs]
+    plateaus = {v: values.count(v) for v in set(values) if v != 0.0}
     loud = _loud_level(x, rate)
     floor = max(10 ** (ACTIVE_FLOOR_DB / 10), loud * 10 ** (-ACTIVE_RANGE_DB / 10))
     edge = max(int(EDGE_S * rate), 1)
     out = []
     for start, stop in runs:
-        value = float(x[start])
-        if value != 0.0 and abs(value) >= peak * (1 - 1e-6):
-            continue  # held at the track's peak: clipping, not a dropout
-        sides = [x[max(start - edge, 0) : start], x[stop : stop + edge]]
-        power = [float(np.mean(np.square(s, dtype=np.float64))) if s.size else 0.0 for s in sides]
-        if np.mean(power) >= floor:
+        if plateaus.get(float(x[start]), 0) >= CLIPPING_PLATEAUS:
+            continue  # the same value held again and again: clipping, not a dropout
+        if start == 0 or stop == x.size:
+            continue  # leading or trailing silence
+        sides = (x[max(start - edge, 0) : start], x[stop : stop + edge])
+        if all(float(np.mean(np.square(s, dtype=np.float64))) >= floor for s in sides):
             out.append((start, stop))
     return out
 
@@ -118,7 +123,7 @@ def repair_dropouts(audio: Audio, *, min_dropout_ms: float = 0.5) -> DropoutRepa
         raise ToolArgumentError(f"min_dropout_ms={min_dropout_ms:g} must be from 0.05 to 100 ms")
     rate = audio.sample_rate
     pad = max(int(round(PAD_S * rate)), 1)
-    out = np.array(audio.samples, dtype=np.float64)
+    out = np.array(audio.samples, dtype=np.float32)
     found: list[Dropout] = []
     for c in range(audio.channels):
         for start, stop in find_dropouts(audio.samples[c], rate, min_dropout_ms=min_dropout_ms):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evals.runner import Suite
-from evals.suites import denoise, disfluency, long, metrics, requests, separation, spine
+from evals.suites import denoise, disfluency, long, metrics, repair, requests, separation, spine
 
 SUITES: dict[str, Suite] = {
     "metrics": metrics.run,
@@ -13,6 +13,7 @@ SUITES: dict[str, Suite] = {
     "denoise": denoise.run,
     "separation": separation.run,
     "disfluency": disfluency.run,
+    "repair": repair.run,
 }
 
 
