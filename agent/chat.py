@@ -15,6 +15,7 @@ from typing import IO
 from agent.base import Agent, ToolCallRecord
 from agent.workspace import check_output, export, open_input
 from tools.errors import EchoError
+from tools.history import undoable
 from tools.info import describe, info
 from tools.session import Session
 
@@ -130,7 +131,7 @@ class Chat:
                              if self.capabilities else ""))
 
     def cmd_undo(self, rest: list[str]) -> None:
-        step = self.session.undo()
+        step = self.session.undo() if undoable(self.session) else None
         self.say(f"Undid: {step.summary}" if step else "Nothing to undo.")
 
     def cmd_redo(self, rest: list[str]) -> None:

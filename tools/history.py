@@ -11,8 +11,14 @@ class Args(ToolArgs):
     pass
 
 
+def undoable(session: Session) -> bool:
+    """Whether the last step is an edit (opening a file is not undone by 'undo')."""
+    history = session.history()
+    return bool(history) and history[-1].tool != "open"
+
+
 def _undo(session: Session, args: Args) -> ToolResult:
-    step = session.undo()
+    step = session.undo() if undoable(session) else None
     if step is None:
         raise ToolError("nothing to undo")
     return ToolResult(text=f"undid: {step.summary}", data={"undone": step.summary},

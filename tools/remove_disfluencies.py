@@ -29,7 +29,7 @@ from tools.disfluency import (
 from tools.errors import ToolArgumentError
 from tools.render_cuts import Cut, render_cuts
 from tools.session import Session
-from tools.transcript import Transcript
+from tools.transcript import FILLERS_EN, Transcript
 
 log = logging.getLogger(__name__)
 _TOUCH_S = 0.05  # a silence this close to a removal's edge is part of it
@@ -61,8 +61,11 @@ def select_cuts(cuts: list[Cut], *, word: str | None = None,
     if word is None and occurrence is None:
         return cuts
     wanted = word.strip().lower() if word else None
+    # "the second um" means the second hesitation: um/uh/ah/er labels are unreliable (offline
+    # engines and acoustic detection often name the same sound differently), so they match alike
+    alike = FILLERS_EN if wanted in FILLERS_EN else {wanted}
     matches = [i for i, c in enumerate(cuts) if c.enabled and (
-        wanted is None or wanted in re.findall(r"[\w']+", c.text.lower()))]
+        wanted is None or alike & set(re.findall(r"[\w']+", c.text.lower())))]
     if occurrence is not None:
         if occurrence == 0 or abs(occurrence) > len(matches) or not matches:
             found = f"{len(matches)} match" + ("" if len(matches) == 1 else "es")
