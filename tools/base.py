@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tools.session import Session
 
@@ -20,6 +20,18 @@ class ToolArgs(BaseModel):
     """Base for tool argument models: unknown arguments are refused, values are validated."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SpanArgs(ToolArgs):
+    """Base for tools that take a ``start_s..end_s`` span (``end_s`` None = end of the track):
+    refuses a span whose end is not after its start."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Any:
+        end_s, start_s = getattr(self, "end_s", None), getattr(self, "start_s", 0.0)
+        if end_s is not None and end_s <= start_s:
+            raise ValueError(f"end_s={end_s} must be greater than start_s={start_s}")
+        return self
 
 
 def track_field() -> Any:

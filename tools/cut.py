@@ -8,16 +8,16 @@ The output is shorter by exactly the span removed.
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from tools.audio import Audio
-from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
+from tools.base import SpanArgs, Tool, ToolResult, commit_edit, track_field
 from tools.dsp import equal_power_crossfade, quietest_index
 from tools.errors import ToolArgumentError
 from tools.session import Session
 
 
-class Args(ToolArgs):
+class Args(SpanArgs):
     start_s: float = Field(description="Start of the span to remove, in seconds from the start of the track (>= 0).", ge=0)
     end_s: float | None = Field(
         default=None,
@@ -25,12 +25,6 @@ class Args(ToolArgs):
     )
     crossfade_ms: float = Field(default=10.0, ge=0, le=200, description="Length of the crossfade at the seam, in ms (0 to 200).")
     track: str | None = track_field()
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Args:
-        if self.end_s is not None and self.end_s <= self.start_s:
-            raise ValueError(f"end_s={self.end_s} must be greater than start_s={self.start_s}")
-        return self
 
 
 def check_span(audio: Audio, start_s: float, end_s: float | None) -> tuple[int, int]:

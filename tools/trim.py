@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from tools.audio import Audio
-from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
+from tools.base import SpanArgs, Tool, ToolResult, commit_edit, track_field
 from tools.cut import check_span
 from tools.dsp import fade_curve
 from tools.session import Session
 
 
-class Args(ToolArgs):
+class Args(SpanArgs):
     start_s: float = Field(default=0.0, ge=0, description="Start of the span to keep, in seconds (>= 0).")
     end_s: float | None = Field(default=None, description="End of the span to keep, in seconds (> start_s); null for the end of the track.")
     edge_fade_ms: float = Field(default=3.0, ge=0, le=100, description="Fade applied at a new edge so it does not click, in ms (0 to 100).")
     track: str | None = track_field()
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Args:
-        if self.end_s is not None and self.end_s <= self.start_s:
-            raise ValueError(f"end_s={self.end_s} must be greater than start_s={self.start_s}")
-        return self
 
 
 def trim(audio: Audio, *, start_s: float = 0.0, end_s: float | None = None,
