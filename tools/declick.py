@@ -52,6 +52,7 @@ MAX_GROSS = 64
 EXTEND_RATIO = 0.3  # a click extends while the statistic stays above this x the threshold
 MERGE_S = 0.002  # outliers this close belong to one event
 PAD_SAMPLES = 2
+WIDEN_S = float(__import__('os').environ.get('WID','0.001'))  # click widening after the detected span, as in RX
 
 
 class Args(ToolArgs):
@@ -171,7 +172,8 @@ def detect_clicks(x: np.ndarray, rate: int, *, threshold: float, min_level_db: f
         else:
             groups.append([start, stop, lo, hi])
     # a burst of outliers longer than a click is a real transient (a hit, a plosive): skip it
-    return [(max(lo - PAD_SAMPLES, 0), min(hi + PAD_SAMPLES, x.size))
+    widen = int(WIDEN_S * rate)  # a pop's decaying tail is predictable, so not flagged: cover it
+    return [(max(lo - PAD_SAMPLES, 0), min(hi + PAD_SAMPLES + widen, x.size))
             for start, stop, lo, hi in groups if stop - start <= max_click]
 
 
