@@ -214,7 +214,8 @@ def _fill_at_rate(left: np.ndarray, right: np.ndarray, m: int, context: int, ord
     order = int(min(order, left.size // 2, right.size // 2))
     left_ctx = left[max(left.size - context, 0) :]
     right_ctx = right[:context]
-    near = max(_rms(left_ctx[-m:]), _rms(right_ctx[:m]))
+    span = max(m, context // 2)  # at least a few periods: a short gap may sit at a zero crossing
+    near = max(_rms(left_ctx[-span:]), _rms(right_ctx[:span]))
     forward, backward = fit_ar(left_ctx, order), fit_ar(right_ctx[::-1], order)
     fill = solve_two_sided(left, right, m, forward, backward)
     done = 1
@@ -240,7 +241,7 @@ def _fill_one_sided(left: np.ndarray, right: np.ndarray, m: int, context: int,
     history = side[max(side.size - context, 0) :]
     a, _ = fit_ar(history, min(order, history.size // 2))
     fill = extrapolate(history, a, m)
-    limit = ENERGY_GUARD * _rms(history[-m:])
+    limit = ENERGY_GUARD * _rms(history[-max(m, context // 2) :])
     if _rms(fill) > limit:
         fill = fill * (limit / _rms(fill))
     return fill if forward else fill[::-1]

@@ -52,7 +52,7 @@ MAX_GROSS = 64
 EXTEND_RATIO = 0.3  # a click extends while the statistic stays above this x the threshold
 MERGE_S = 0.002  # outliers this close belong to one event
 PAD_SAMPLES = 2
-WIDEN_S = float(__import__('os').environ.get('WID','0.001'))  # click widening after the detected span, as in RX
+WIDEN_S = 0.001  # "click widening" after the detected span (as RX calls it)
 
 
 class Args(ToolArgs):
