@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from tests.test_disfluency import say
+from tests.test_disfluency import speak_words
 from tools.audio import Audio, load, save
 
 WORDS = [("so", 170, 0.35), ("um", 90, 0.35), ("we", 170, 0.05), ("tested", 170, 0.4),
@@ -16,14 +16,7 @@ WORDS = [("so", 170, 0.35), ("um", 90, 0.35), ("we", 170, 0.05), ("tested", 170,
 
 
 def test_chat_removes_the_second_um_and_shortens_the_pauses(tmp_path):
-    pieces, spans, at, rate = [np.zeros(8000, np.float32)], [], 8000, 22050
-    for text, speed, after in WORDS:
-        x, rate = say(text, speed)
-        spans.append((text, at / rate, (at + x.size) / rate))
-        pieces += [x, np.zeros(int(after * rate), np.float32)]
-        at += x.size + int(after * rate)
-    speech = np.concatenate(pieces)
-    speech = 0.5 * speech / np.abs(speech).max()
+    speech, rate, spans = speak_words(WORDS)
     speech += 0.001 * np.random.default_rng(0).standard_normal(speech.size)
     source = save(Audio.from_array(speech, rate), tmp_path / "talk.wav")
     script = "remove the second um\n/export one.wav\n/undo\nshorten the pauses\n/export two.wav\n"

@@ -50,18 +50,24 @@ def say(text: str, speed: int) -> tuple[np.ndarray, int]:
     return x[loud[0]:loud[-1] + 1], rate
 
 
-@pytest.fixture(scope="module")
-def recording() -> tuple[Audio, list[tuple[str, float, float]]]:
-    """~12 s of speech, word by word, fillers standing alone, a 2.5 s pause, a -60 dBFS floor."""
+def speak_words(plan) -> tuple[np.ndarray, int, list[tuple[str, float, float]]]:
+    """Speech assembled word by word from ``plan`` ((text, wpm, silence after in s), ...), peak 0.5,
+    after 8000 samples of silence; returns samples, rate and each word's (text, start_s, end_s)."""
     pieces, spans, at = [np.zeros(8000, np.float32)], [], 8000
     rate = 22050
-    for text, speed, after in PLAN:
+    for text, speed, after in plan:
         x, rate = say(text, speed)
         spans.append((text, at / rate, (at + x.size) / rate))
         pieces += [x, np.zeros(int(after * rate), np.float32)]
         at += x.size + int(after * rate)
     speech = np.concatenate(pieces)
-    speech *= 0.5 / np.abs(speech).max()
+    return speech * (0.5 / np.abs(speech).max()), rate, spans
+
+
+@pytest.fixture(scope="module")
+def recording() -> tuple[Audio, list[tuple[str, float, float]]]:
+    """~12 s of speech, word by word, fillers standing alone, a 2.5 s pause, a -60 dBFS floor."""
+    speech, rate, spans = speak_words(PLAN)
     rng = np.random.default_rng(0)
     noise = lfilter([1.0], [1.0, -0.9], rng.standard_normal(speech.size))
     noise *= 10 ** (NOISE_DBFS / 20) / noise.std()

@@ -13,11 +13,10 @@ import torch
 from evals.metrics import si_sdr_db
 from tools.audio import Audio
 from tools.errors import SetupError, ToolArgumentError
+from tools.models.classical_separation import HpssSeparator, RepetSimSeparator
 from tools.models.demucs_model import DemucsSeparator, load_demucs, save_model_repo
 from tools.registry import call_tool
 from tools.separate import (
-    HpssSeparator,
-    RepetSimSeparator,
     choose_separator,
     separate,
     separate_file,

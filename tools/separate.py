@@ -30,12 +30,12 @@ from typing import Any, Literal
 import numpy as np
 import soundfile as sf
 from pydantic import Field
-from scipy.ndimage import median_filter
-from scipy.signal import istft, resample_poly, stft
+from scipy.signal import resample_poly
 
 from tools.audio import Audio, atomic_path, load
 from tools.base import Tool, ToolArgs, ToolResult, track_field
 from tools.errors import SetupError, ToolArgumentError
+from tools.models.classical_separation import classical_separator
 from tools.models.demucs_model import DEFAULT_MODEL, MODELS, Separator, load_demucs
 from tools.overlap_add import overlap_add_blocks
 from tools.session import Session
@@ -56,112 +56,6 @@ class Args(ToolArgs):
     segment_s: float | None = Field(default=None, ge=0.5, le=60, description="Model segment length in seconds, from 0.5 to the model's training length (7.8 s for htdemucs); shorter needs less memory. Null for the model's own.")
     backend: Backend = Field(default="auto", description="'auto' (default: demucs if its weights are installed, else the classical fallback, which the result names), 'demucs' (neural, needs weights), 'classical' (no weights, lower quality, two_stems 'vocals' or 'drums' only).")
     track: str | None = track_field()
-
-
-# ----------------------------------------------------------------------------- classical fallback
-
-
-def _spectrogram(samples: np.ndarray, n_fft: int) -> np.ndarray:
-    return stft(samples, nperseg=n_fft, noverlap=n_fft - n_fft // 4, window="hann")[2]
-
-
-def _waveform(spec: np.ndarray, n_fft: int, n: int) -> np.ndarray:
-    out = istft(spec, nperseg=n_fft, noverlap=n_fft - n_fft // 4, window="hann")[1]
-    out = out[..., :n]
-    return np.pad(out, [(0, 0)] * (out.ndim - 1) + [(0, n - out.shape[-1])])
-
-
-def _soft_mask(x: np.ndarray, reference: np.ndarray, power: float = 2.0) -> np.ndarray:
-    """``x^p / (x^p + reference^p)``, 0 where both are 0 (librosa.util.softmask)."""
-    xp, rp = np.power(x, power), np.power(reference, power)
-    total = xp + rp
-    return np.divide(xp, total, out=np.zeros_like(xp), where=total > 1e-20)
-
-
-def repetition_filter(magnitude: np.ndarray, *, width: int) -> np.ndarray:
-    """REPET-SIM: per frame, the median of its ``k`` most similar frames (cosine similarity of the
-    magnitude spectra) at least ``width`` frames away, as ``librosa.decompose.nn_filter`` with
-    ``aggregate=np.median, metric="cosine"`` (``k = 2 ceil(sqrt(T - 2 width + 1))``).
-    ``magnitude``: ``(freqs, frames)``."""
-    frames = magnitude.shape[1]
-    width = max(min(width, frames // 3), 1)
-    if frames < 4:
-        return magnitude.copy()
-    unit = magnitude / (np.linalg.norm(magnitude, axis=0, keepdims=True) + 1e-12)
-    similarity = unit.T @ unit
-    index = np.arange(frames)
-    similarity[np.abs(index[:, None] - index[None, :]) < width] = -np.inf
-    k = int(min(2 * np.ceil(np.sqrt(max(frames - 2 * width + 1, 1))), frames - 2 * width + 1))
-    k = max(k, 1)
-    neighbours = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-    out = np.empty_like(magnitude)
-    for lo in range(0, frames, 64):
-        out[:, lo:lo + 64] = np.median(magnitude[:, neighbours[lo:lo + 64]], axis=-1)
-    return out
-
-
-@dataclass
-class RepetSimSeparator:
-    """Vocals vs accompaniment without weights (REPET-SIM soft mask; ``no_vocals = mix - vocals``)."""
-
-    sample_rate: int
-    name: str = "classical REPET-SIM (fallback)"
-    sources: tuple[str, ...] = ("vocals", "no_vocals")
-    channels: int | None = None
-    context_s: float = 0.1
-    chunk_s: float = 30.0
-    similar_gap_s: float = 2.0
-    margin: float = 10.0  # the vocal mask's margin over the repeating part (librosa's example)
-
-    def separate(self, samples: np.ndarray, **_: Any) -> np.ndarray:
-        n_fft = _n_fft(self.sample_rate)
-        spec = _spectrogram(samples, n_fft)
-        magnitude = np.abs(spec).mean(axis=0)
-        width = int(round(self.similar_gap_s * self.sample_rate / (n_fft // 4)))
-        repeating = np.minimum(magnitude, repetition_filter(magnitude, width=width))
-        mask = _soft_mask(magnitude - repeating, self.margin * repeating)
-        vocals = _waveform(spec * mask, n_fft, samples.shape[-1]).astype(np.float32)
-        return np.stack([vocals, samples - vocals])
-
-
-@dataclass
-class HpssSeparator:
-    """Percussive (named ``drums``) vs harmonic without weights: median filtering across time
-    (harmonic) and across frequency (percussive), complementary soft masks."""
-
-    sample_rate: int
-    name: str = "classical HPSS (fallback)"
-    sources: tuple[str, ...] = ("drums", "no_drums")
-    channels: int | None = None
-    context_s: float = 0.1
-    chunk_s: float = 30.0
-    kernel: int = 31
-
-    def separate(self, samples: np.ndarray, **_: Any) -> np.ndarray:
-        n_fft = _n_fft(self.sample_rate)
-        spec = _spectrogram(samples, n_fft)
-        magnitude = np.abs(spec).mean(axis=0)
-        harmonic = median_filter(magnitude, size=(1, self.kernel), mode="reflect")
-        percussive = median_filter(magnitude, size=(self.kernel, 1), mode="reflect")
-        drums = _waveform(spec * _soft_mask(percussive, harmonic), n_fft, samples.shape[-1])
-        drums = drums.astype(np.float32)
-        return np.stack([drums, samples - drums])
-
-
-def _n_fft(sample_rate: int) -> int:
-    """About 46 ms: 2048 at 44.1/48 kHz."""
-    return int(2 ** np.round(np.log2(0.0464 * sample_rate)))
-
-
-def classical_separator(two_stems: str | None, sample_rate: int) -> Separator:
-    if two_stems == "vocals":
-        return RepetSimSeparator(sample_rate)
-    if two_stems == "drums":
-        return HpssSeparator(sample_rate)
-    raise ToolArgumentError(
-        f"two_stems={two_stems!r}: the classical fallback separates two stems only: "
-        "'vocals' (vocals + no_vocals) or 'drums' (drums + no_drums); all four stems need demucs "
-        "weights")
 
 
 # ----------------------------------------------------------------------------- the chunked core

@@ -69,8 +69,9 @@ def _sdr_rows(method: str, references: dict[str, np.ndarray], estimates: dict[st
 
 
 def quality_rows(repo: Path) -> list[dict]:
+    from tools.models.classical_separation import HpssSeparator, RepetSimSeparator
     from tools.models.demucs_model import load_demucs
-    from tools.separate import HpssSeparator, RepetSimSeparator, separate
+    from tools.separate import separate
 
     root = corpus_path("music-stems")
     mix = load(root / "mixture.wav")
