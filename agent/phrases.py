@@ -73,6 +73,15 @@ def normalize(text: str) -> str:
 # ----------------------------------------------------------------------------- quantities
 
 
+
+class Refusal(Exception):
+    """This clause is for this rule, but cannot be planned; the text says why."""
+
+
+def fmt_s(seconds: float) -> str:
+    """Seconds as the planner writes them in messages: ``2.5 s``."""
+    return f"{seconds:g} s"
+
 @dataclass(frozen=True)
 class Quantity:
     """One quantity of a request. ``value``: seconds (``t``), dB (``db``, ``tp``), LUFS, Hz, percent,

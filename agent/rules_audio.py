@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from agent.phrases import Clause, parse_target
+from agent.phrases import Clause, Refusal, parse_target
 
 FILLER_WORDS = {"um", "umm", "uh", "uhm", "er", "erm", "ah", "hmm", "mm", "eh"}
 STEMS = {"vocals", "drums", "bass", "other", "guitar", "piano"}
@@ -31,10 +31,6 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "declip": ("repair the clipping", "fix the distortion"),
     "reduce_breaths": ("reduce the breaths", "remove the breaths"),
 }
-
-
-class Refusal(Exception):
-    """This clause is for this rule, but cannot be planned; the text says why."""
 
 
 _REMOVE = r"\b(?:remove|cut|delete|drop|strip|get rid of|take out|lose|kill|edit out|clean out)\b"

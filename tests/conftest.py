@@ -3,6 +3,8 @@ an in-process CLI runner."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 
 from tools.audio import Audio, save
+from tools.session import Session
 
 
 @pytest.fixture(autouse=True)
@@ -85,18 +88,78 @@ class CliResult:
     stderr: str
 
 
-@pytest.fixture
-def cli(capsys):
-    """Run ``echo-agent ARGS`` in-process; returns exit code, stdout and stderr."""
+def _cli_runner(capture):
+    """``echo-agent ARGS`` run in-process, its output read from the pytest ``capture`` fixture."""
     from agent.cli import main
 
-    def _run(*args: str) -> CliResult:
-        capsys.readouterr()
+    def _run(*args: str | os.PathLike) -> CliResult:
+        capture.readouterr()
         try:
             code = main([str(a) for a in args])
         except SystemExit as exc:  # argparse usage errors and --help/--version
             code = exc.code if isinstance(exc.code, int) else 0
-        out, err = capsys.readouterr()
+        out, err = capture.readouterr()
         return CliResult(code, out, err)
 
     return _run
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``echo-agent ARGS`` in-process; returns exit code, stdout and stderr."""
+    return _cli_runner(capsys)
+
+
+@pytest.fixture
+def cli_fd(capfd):
+    """As ``cli``, but capturing file descriptors 1 and 2, so that a C library or a child process
+    writing to the terminal counts against the one-line error rule too."""
+    return _cli_runner(capfd)
+
+
+def assert_one_error_line(result: CliResult, *, code: int = 2, mentions: str | None = None) -> str:
+    """``result`` failed with ``code`` and exactly one ``echo-agent: error: ...`` line on stderr
+    (mentioning ``mentions``), no traceback and nothing on stdout; returns that line."""
+    assert result.exit_code == code, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and result.stderr.endswith("\n"), result.stderr
+    line = lines[0]
+    assert line.startswith("echo-agent: error: ") and len(line) > len("echo-agent: error: ") + 5
+    if mentions is not None:
+        assert mentions in line
+    assert result.stdout == ""
+    return line
+
+
+@pytest.fixture
+def plan(tmp_path) -> Path:
+    """A one-step plan file (-3 dB) for ``echo-agent run``."""
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps([{"tool": "gain", "args": {"gain_db": -3}}]))
+    return path
+
+
+def bursts(duration_s: float = 2.0, *, sample_rate: int = 48_000, channels: int = 1,
+           seed: int = 0) -> Audio:
+    """Speech-like test material: noise under a 3 Hz 'syllable' envelope (quiet dips between
+    bursts), peaks at most 0.5."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(duration_s * sample_rate)) / sample_rate
+    y = rng.standard_normal((channels, t.size)) * np.sin(np.pi * 3 * t) ** 2 * 0.1
+    return Audio.from_array(np.clip(y, -0.5, 0.5), sample_rate)
+
+
+def percussive(*, duration_s: float = 3.0, sample_rate: int = 48_000) -> Audio:
+    """Stereo square-ish 110 Hz hits (a clipped sine under fast decays, four a second): peaky
+    material that only reaches a high loudness through the limiter."""
+    t = np.arange(int(duration_s * sample_rate)) / sample_rate
+    hits = np.clip(3 * np.sin(2 * np.pi * 110 * t), -1, 1) * 0.9 * np.exp(-(t % 0.25) * 30)
+    return Audio.from_array(np.stack([hits, 0.7 * hits]), sample_rate)
+
+
+@pytest.fixture
+def session(tmp_path):
+    with Session.create(tmp_path / "session") as opened:
+        opened.add_track("take", sine(440.0, duration_s=2.0, amplitude=0.25))
+        yield opened

@@ -16,7 +16,6 @@ from scipy.signal import lfilter
 
 from agent.clean import audacity_labels, clean_file, cut_from_record, render_report
 from evals.suites.disfluency import seam_clicks
-from tools.acoustic_fillers import frame_features
 from tools.audio import Audio, load, save
 from tools.disfluency import acoustic_detections, lexical_detections
 from tools.errors import AudioInputError, ToolArgumentError
@@ -24,6 +23,7 @@ from tools.registry import call_tool
 from tools.remove_disfluencies import plan_cuts, remove_disfluencies, select_cuts
 from tools.render_cuts import Cut, plan_render, render_cuts
 from tools.session import Session
+from tools.speech_frames import frame_features
 from tools.transcript import Segment, Transcript, Word
 
 NOISE_DBFS = -60.0

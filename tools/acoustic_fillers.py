@@ -1,4 +1,4 @@
-"""Filled pauses ("uh", "um", "er") and silences found in the signal alone, without a transcript.
+"""Filled pauses ("uh", "um", "er") found in the signal alone, without a transcript.
 
 A filled pause is a sustained, voiced, spectrally steady sound with a flat or slowly falling pitch
 (Goto, Itou & Hayamizu 1999: "small F0 transition and small spectral envelope deformation"). Words
@@ -12,14 +12,15 @@ contain steady vowels too, so a steady stretch needs evidence that it is a fille
 and the signal itself must agree (:func:`acoustic_score`: a long steady core, pauses, a pitch that
 holds or falls). Pipeline, on a 16 kHz mono mix processed a minute at a time:
 
-1. :func:`frame_features`: every 10 ms, level, periodicity and F0 (normalised autocorrelation of a
-   40 ms frame), spectral envelope change (cepstral distance over +-20 ms) and low-band share;
+1. :func:`tools.speech_frames.frame_features`: every 10 ms, level, periodicity and F0
+   (normalised autocorrelation of a 40 ms frame), spectral envelope change (cepstral distance over +-20 ms) and low-band share;
 2. :func:`candidates`: steady voiced runs, joined across the "u"-"m" transition, widened to the
    sound's onset and decay, with the pauses around them and their pitch line;
 3. :func:`detect_acoustic_fillers`: the phone loop over the utterances holding candidates, then
    the confidence of each.
 
-:func:`silences` gives the pauses (room tone, and breaths next to it) for pause shortening.
+:func:`tools.speech_frames.silences` gives the pauses (room tone, and breaths next to it) for
+pause shortening; step 1 lives in :mod:`tools.speech_frames` too.
 """
 
 from __future__ import annotations
@@ -29,35 +30,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.fft import dct
-from scipy.signal import butter, resample_poly, sosfilt
+from scipy.signal import resample_poly
 
 from tools.audio import Audio
-
-RATE_HZ = 16_000
-HOP = 160  # 10 ms
-FRAME = 640  # 40 ms: two periods of a 50 Hz voice
-NFFT = 1024
-MIN_F0_HZ, MAX_F0_HZ = 60.0, 400.0
-FRAME_S = HOP / RATE_HZ
-_CHUNK_S = 60.0
-_MARGIN_S = 0.5
-_BANDS = 24
-
-
-@dataclass(frozen=True)
-class FrameFeatures:
-    """Per-frame measures, frame ``i`` centred at ``i * FRAME_S`` seconds. All arrays shaped (frames,)."""
-
-    energy_db: np.ndarray
-    periodicity: np.ndarray  # normalised autocorrelation peak, 0 (noise) .. 1 (periodic)
-    f0_hz: np.ndarray
-    change_db: np.ndarray  # spectral envelope change per frame (cepstral distance over +-20 ms)
-    low_share: np.ndarray  # share of 70-5000 Hz power below 500 Hz: near 1 for a hummed "mm"
-
-    @property
-    def frames(self) -> int:
-        return int(self.energy_db.size)
+from tools.speech_frames import (
+    FRAME_S,
+    RATE_HZ,
+    FrameFeatures,
+    Levels,
+    close_gaps,
+    frame_features,
+    levels,
+    runs,
+    silences,
+)
 
 
 @dataclass(frozen=True)
@@ -73,128 +59,6 @@ class AcousticFiller:
 
 
 # ----------------------------------------------------------------------------- features
-
-
-def _band_matrix() -> np.ndarray:
-    """Triangular mel-spaced bands from 80 to 7600 Hz over the ``NFFT`` rfft bins."""
-    mel = np.linspace(2595 * np.log10(1 + 80 / 700), 2595 * np.log10(1 + 7600 / 700), _BANDS + 2)
-    edges = 700 * (10 ** (mel / 2595) - 1)
-    freqs = np.fft.rfftfreq(NFFT, 1 / RATE_HZ)
-    bank = np.zeros((_BANDS, freqs.size))
-    for b in range(_BANDS):
-        lo, mid, hi = edges[b:b + 3]
-        bank[b] = np.clip(np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)), 0, None)
-    return bank
-
-
-_BANK = _band_matrix()
-_FREQS = np.fft.rfftfreq(NFFT, 1 / RATE_HZ)
-_LOW = (_FREQS >= 70) & (_FREQS < 500)
-_SPEECH = (_FREQS >= 70) & (_FREQS < 5000)
-_WINDOW = np.hanning(FRAME)
-_WINDOW_ACF = np.correlate(_WINDOW, _WINDOW, "full")[FRAME - 1:]
-
-
-def _chunk_features(x: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Features of every frame centred at ``k * HOP`` for ``k < len(x) // HOP`` (x at 16 kHz)."""
-    count = len(x) // HOP
-    padded = np.pad(x, (FRAME // 2, FRAME // 2))
-    index = np.arange(FRAME)[None, :] + HOP * np.arange(count)[:, None]
-    frames = padded[index] * _WINDOW
-    spectrum = np.fft.rfft(frames, NFFT)
-    power = spectrum.real ** 2 + spectrum.imag ** 2
-    energy_db = 10 * np.log10(power.sum(axis=1) / (NFFT * np.sum(_WINDOW ** 2) / 2) + 1e-12)
-    acf = np.fft.irfft(power, NFFT)[:, :FRAME] / np.maximum(_WINDOW_ACF, 1e-9)
-    acf /= np.maximum(acf[:, :1], 1e-12)
-    lo, hi = int(RATE_HZ / MAX_F0_HZ), int(RATE_HZ / MIN_F0_HZ)
-    lag = lo + np.argmax(acf[:, lo:hi], axis=1)
-    rows = np.arange(count)
-    best = acf[rows, lag]
-    for _ in range(2):  # prefer the period over a multiple of it (octave errors)
-        half = np.maximum(lag // 2, lo)
-        better = (acf[rows, half] > 0.85 * best) & (half > lo)
-        lag = np.where(better, half, lag)
-        best = np.where(better, acf[rows, half], best)
-    periodicity = np.clip(best, 0.0, 1.0)
-    f0_hz = RATE_HZ / lag
-    log_bands = 10 * np.log10(power @ _BANK.T + 1e-10)
-    cepstra = dct(log_bands, type=2, norm="ortho", axis=1)[:, 1:13]
-    low_share = power[:, _LOW].sum(axis=1) / (power[:, _SPEECH].sum(axis=1) + 1e-12)
-    return energy_db, periodicity, f0_hz, cepstra, low_share
-
-
-def frame_features(audio: Audio) -> FrameFeatures:
-    """:class:`FrameFeatures` of ``audio`` (any rate and channel count), 10 ms per frame.
-
-    The mono mix is resampled to 16 kHz and high-passed at 70 Hz (mains hum is periodic too),
-    one minute at a time with half a second of context each side.
-    """
-    rate, n = audio.sample_rate, audio.num_samples
-    sos = butter(4, 70.0, btype="highpass", fs=RATE_HZ, output="sos")
-    chunk, margin = int(_CHUNK_S * rate), int(_MARGIN_S * rate)
-    total = int(np.ceil(n / rate * RATE_HZ / HOP))
-    parts: list[list[np.ndarray]] = [[], [], [], [], []]
-    done = 0
-    for start in range(0, n, chunk):
-        lo, hi = max(start - margin, 0), min(start + chunk + margin, n)
-        mono = audio.samples[:, lo:hi].mean(axis=0, dtype=np.float64)
-        if rate != RATE_HZ:
-            mono = resample_poly(mono, RATE_HZ, rate)
-        mono = sosfilt(sos, mono)
-        feats = _chunk_features(mono)
-        first = int(round((start - lo) / rate * RATE_HZ / HOP))
-        want = min(int(round(min(start + chunk, n) / rate * RATE_HZ / HOP)), total) - done
-        for part, values in zip(parts, feats, strict=True):
-            part.append(values[first:first + want])
-        done += min(want, feats[0].shape[0] - first)
-    energy, periodicity, f0, cepstra, low_share = (np.concatenate(p) for p in parts)
-    change = np.zeros(energy.size)
-    if energy.size > 4:
-        step = np.sqrt(np.mean((cepstra[4:] - cepstra[:-4]) ** 2, axis=1)) / 4
-        change[2:-2] = step
-        change[:2], change[-2:] = step[0], step[-1]
-    return FrameFeatures(energy_db=energy, periodicity=periodicity, f0_hz=f0, change_db=change,
-                         low_share=low_share)
-
-
-# ----------------------------------------------------------------------------- activity
-
-
-@dataclass(frozen=True)
-class Levels:
-    """Robust levels of a recording, in dB of frame energy: its noise floor and its speech level."""
-
-    floor_db: float
-    speech_db: float
-
-    @property
-    def active_db(self) -> float:
-        """Frames above this are sound (speech, breath, noise), below it room tone."""
-        return max(self.floor_db + 10.0, self.speech_db - 40.0)
-
-
-def levels(features: FrameFeatures) -> Levels:
-    energy = features.energy_db
-    if energy.size == 0:
-        return Levels(-120.0, -120.0)
-    return Levels(float(np.percentile(energy, 5)), float(np.percentile(energy, 97)))
-
-
-def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """``(start, end)`` frame index pairs (end exclusive) of the True runs of ``mask``."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()
-    return list(zip(starts, ends, strict=True))
-
-
-def _close(mask: np.ndarray, gap: int) -> np.ndarray:
-    """Fill False gaps of at most ``gap`` frames between True runs."""
-    out = mask.copy()
-    found = runs(~mask)
-    for start, end in found:
-        if 0 < start and end < mask.size and end - start <= gap:
-            out[start:end] = True
-    return out
 
 
 # ----------------------------------------------------------------------------- candidates
@@ -236,7 +100,7 @@ def steady_mask(features: FrameFeatures, lv: Levels) -> np.ndarray:
     jump = np.zeros_like(st)
     jump[2:-2] = np.abs(st[4:] - st[:-4])
     voiced = (features.periodicity > 0.55) & (e > lv.speech_db - 30) & (e > lv.active_db)
-    return _close(voiced & (features.change_db < 0.9) & (jump < 1.5), 4)
+    return close_gaps(voiced & (features.change_db < 0.9) & (jump < 1.5), 4)
 
 
 def um_shape(features: FrameFeatures, start: int, end: int) -> float:
@@ -514,31 +378,3 @@ def detect_acoustic_fillers(audio: Audio, *, features: FrameFeatures | None = No
             out.append(AcousticFiller(round(start_s, 3), round(end_s, 3), round(confidence, 3),
                                       reason, "um" if cand.um_shape >= 0.5 else "uh"))
     return out
-
-
-# ----------------------------------------------------------------------------- silences
-
-BREATH_MAX_S = 0.6
-
-
-def silences(features: FrameFeatures, *, min_s: float = 0.03) -> list[tuple[float, float]]:
-    """Stretches without speech, in seconds: frames below the activity threshold, plus quiet
-    unvoiced sounds next to them (breaths, lip noise: aperiodic, 30 dB under the speech level, at
-    most ``BREATH_MAX_S`` long), with blips under 40 ms inside a silence ignored. A long quiet
-    aperiodic stretch is not taken: it may be the creaky end of a word."""
-    lv = levels(features)
-    e = features.energy_db
-    quiet = e < lv.active_db
-    soft = (features.periodicity < 0.35) & (e < lv.speech_db - 30.0) & ~quiet
-    true_runs = [(a, b) for a, b in runs(quiet) if b - a >= 10]
-    starts = {a for a, _ in true_runs}
-    ends = {b for _, b in true_runs}
-    for start, end in runs(_close(soft, 2)):
-        touches = start in ends or end in starts or any(a <= start <= b or a <= end <= b
-                                                        for a, b in true_runs)
-        if touches and (end - start) * FRAME_S <= BREATH_MAX_S:
-            quiet[start:end] = True
-    for start, end in runs(~quiet):  # blips: short sounds inside a silence
-        if 0 < start and end < quiet.size and end - start <= 4:
-            quiet[start:end] = True
-    return [(a * FRAME_S, b * FRAME_S) for a, b in runs(quiet) if (b - a) * FRAME_S >= min_s]

@@ -10,7 +10,7 @@ Two independent sources, merged:
   scaled by the backend's trust.
 - **acoustic**, from the signal (:mod:`tools.acoustic_fillers`): steady voiced "uh"/"um" sounds,
   also where a transcript has no word (Whisper often leaves fillers out of its timeline), and
-  pauses (:func:`tools.acoustic_fillers.silences`) longer than the level allows.
+  pauses (:func:`tools.speech_frames.silences`) longer than the level allows.
 
 Acoustic fillers and pauses count only where Silero VAD hears speech (held notes of music are
 steady and voiced too). A lexical and an acoustic filler that overlap become one detection with
@@ -26,9 +26,10 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass, replace
 
-from tools.acoustic_fillers import FrameFeatures, detect_acoustic_fillers, frame_features, silences
+from tools.acoustic_fillers import detect_acoustic_fillers
 from tools.audio import Audio
 from tools.errors import ToolArgumentError
+from tools.speech_frames import FrameFeatures, frame_features, silences
 from tools.transcript import FILLERS_EN, Transcript, Word
 
 LEVELS = ("light", "normal", "aggressive")

@@ -16,7 +16,6 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from tools.acoustic_fillers import FrameFeatures, frame_features, silences
 from tools.audio import Audio
 from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
 from tools.disfluency import (
@@ -29,6 +28,7 @@ from tools.disfluency import (
 from tools.errors import ToolArgumentError
 from tools.render_cuts import Cut, render_cuts
 from tools.session import Session
+from tools.speech_frames import FrameFeatures, frame_features, silences
 from tools.transcript import FILLERS_EN, Transcript
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ def plan_cuts(detections: list[Detection], silences: list[tuple[float, float]], 
     """Cuts for ``detections``: those at ``min_confidence`` or above enabled, weaker ones listed
     disabled (a reviewer may switch them on), each taking the silence around it and leaving a
     natural gap; long pauses shortened to ``keep_pause_s``. Sorted by time, never overlapping.
-    ``silences``: the recording's silences, sorted (:func:`tools.acoustic_fillers.silences`)."""
+    ``silences``: the recording's silences, sorted (:func:`tools.speech_frames.silences`)."""
     quiet = _Quiet(silences)
     strong = [d for d in detections if d.kind != "pause" and d.confidence >= min_confidence]
     weak = [d for d in detections if d.kind != "pause" and d.confidence < min_confidence]
