@@ -17,8 +17,9 @@ The order and context that suit a gap depend on the signal: speech changes withi
 wants a short context, sustained music wants a long one (and a high order, to resolve its
 partials). So :func:`interpolate_gap` tries both on the audio next to the gap (extrapolating the
 last known stretch on each side from what precedes it) and keeps the short one unless the long
-one predicts ``LONG_SETTING_MARGIN_DB`` better there. Work per gap is bounded: at most ``LONG_CONTEXT_S`` plus ``VALIDATION_HORIZON_S`` of
-context is read on each side, and the order is at most ``MAX_ORDER``.
+one predicts ``LONG_SETTING_MARGIN_DB`` better there. Work per gap is bounded: at most
+``LONG_CONTEXT_S`` plus ``VALIDATION_HORIZON_S`` of context is read on each side, and the order is
+at most ``MAX_ORDER``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ LONG_SETTING_MARGIN_DB = 3.0
 _WHITE_NOISE_LOADING = 1e-6
 ENERGY_GUARD = 1.5  # a fill louder (RMS) than this times its louder side is a blown-up solve
 ITERATE_LIMIT_S = 0.030  # longer gaps re-fit only the long (tonal) setting: measured to pay there
-JOINT_MAX_ORDER = 1024  # up to this order one model is fitted on both sides by least squares
 
 
 def autocorrelation(x: np.ndarray, max_lag: int) -> np.ndarray:
@@ -238,14 +238,15 @@ def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x)))) if x.size else 0.0
 
 
-def _models(left_ctx: np.ndarray, right_ctx: np.ndarray, fill: np.ndarray | None, order: int):
+def _models(left_ctx: np.ndarray, right_ctx: np.ndarray, fill: np.ndarray | None, order: int,
+            joint: bool):
     """``(forward, backward)`` models for :func:`solve_two_sided`.
 
-    Up to ``JOINT_MAX_ORDER``: one least-squares model of both sides (and the fill so far, on a
-    re-fit), used forwards. Higher orders (long tonal contexts, where that fit would cost
-    ``order**2`` per row) get a windowed fit per side (Etter 1996), the right one backwards.
+    ``joint`` (the short setting): one least-squares model of both sides (and the fill so far, on
+    a re-fit), used forwards. Otherwise (the long tonal setting, where that fit would cost
+    ``order**2`` per row) a windowed fit per side (Etter 1996), the right one backwards.
     """
-    if order <= JOINT_MAX_ORDER:
+    if joint:
         parts = [left_ctx, right_ctx] if fill is None else [np.concatenate([left_ctx, fill, right_ctx])]
         return fit_ar_joint(parts, order), None
     if fill is None:
@@ -255,7 +256,7 @@ def _models(left_ctx: np.ndarray, right_ctx: np.ndarray, fill: np.ndarray | None
 
 
 def _fill_at_rate(left: np.ndarray, right: np.ndarray, m: int, context: int, order: int,
-                  max_iterations: int) -> tuple[np.ndarray, int]:
+                  max_iterations: int, *, joint: bool) -> tuple[np.ndarray, int]:
     """Two-sided LSAR fill with Janssen re-fits, kept only while the fill stays plausible.
 
     With less than ``2 * MIN_ORDER`` samples on one side, the other side is extrapolated alone.
@@ -267,10 +268,10 @@ def _fill_at_rate(left: np.ndarray, right: np.ndarray, m: int, context: int, ord
     right_ctx = right[:context]
     span = max(m, context // 2)  # at least a few periods: a short gap may sit at a zero crossing
     near = max(_rms(left_ctx[-span:]), _rms(right_ctx[:span]))
-    fill = solve_two_sided(left, right, m, *_models(left_ctx, right_ctx, None, order))
+    fill = solve_two_sided(left, right, m, *_models(left_ctx, right_ctx, None, order, joint))
     done = 1
     for _ in range(max_iterations - 1):
-        candidate = solve_two_sided(left, right, m, *_models(left_ctx, right_ctx, fill, order))
+        candidate = solve_two_sided(left, right, m, *_models(left_ctx, right_ctx, fill, order, joint))
         if not np.all(np.isfinite(candidate)) or _rms(candidate) > ENERGY_GUARD * near:
             break
         fill, done = candidate, done + 1
@@ -303,7 +304,7 @@ def interpolate_short_gap(x: np.ndarray, start: int, stop: int, *, sample_rate: 
     reach = context + order
     left = np.asarray(x[max(start - reach, 0) : start], dtype=np.float64)
     right = np.asarray(x[stop : stop + reach], dtype=np.float64)
-    return _fill_at_rate(left, right, stop - start, context, order, iterations)[0]
+    return _fill_at_rate(left, right, stop - start, context, order, iterations, joint=True)[0]
 
 
 def interpolate_gap(x: np.ndarray, start: int, stop: int, *, sample_rate: float,
@@ -320,13 +321,13 @@ def interpolate_gap(x: np.ndarray, start: int, stop: int, *, sample_rate: float,
         return ArFill(np.zeros(m), 0, 0, 0)
     horizon = max(1, min(m, int(VALIDATION_HORIZON_S * sample_rate)))
     best = None
-    for handicap, (context, order) in zip((0.0, LONG_SETTING_MARGIN_DB), _settings(sample_rate),
-                                          strict=True):
-        score = _validation_score(left, right, context, order, horizon) - handicap
+    for index, (context, order) in enumerate(_settings(sample_rate)):
+        score = _validation_score(left, right, context, order, horizon)
+        score -= LONG_SETTING_MARGIN_DB if index else 0.0
         if best is None or score > best[0]:
-            best = (score, context, order)
-    _, context, order = best
-    if m > ITERATE_LIMIT_S * sample_rate and order < _settings(sample_rate)[-1][1]:
+            best = (score, context, order, index == 0)
+    _, context, order, short = best
+    if m > ITERATE_LIMIT_S * sample_rate and short:
         max_iterations = 1  # re-fitting on a long speech-like fill invents energy: measured
-    fill, done = _fill_at_rate(left, right, m, context, order, max_iterations)
+    fill, done = _fill_at_rate(left, right, m, context, order, max_iterations, joint=short)
     return ArFill(fill, order, context, done)
