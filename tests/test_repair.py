@@ -313,6 +313,29 @@ class TestDeclip:
         with pytest.raises(ToolError, match="found no clipping"):
             declip(mono(y))
 
+    def test_chance_repeats_are_not_clipping_but_a_dominant_plateau_is(self):
+        """Long 16-bit recordings hold many values for two samples a few times each by chance;
+        clipping that a later edit pushed a few samples past holds one value far more often."""
+        rng = np.random.default_rng(7)
+        y = np.round(harmonic(4.0) * 32767) / 32767
+        extreme = float(np.max(y))
+        chance = np.round(rng.uniform(0.55, 0.95, 12) * extreme * 32767) / 32767
+        spots = iter(rng.permutation(np.arange(100, y.size - 100, 50)))
+        for value in chance:
+            for _ in range(4):
+                spot = next(spots)
+                y[spot : spot + 2] = value
+        with pytest.raises(ToolError, match="found no clipping"):
+            declip(mono(y))
+        plateau = float(chance[3])
+        for _ in range(12):
+            spot = next(spots)
+            y[spot : spot + 3] = plateau
+        done = declip(mono(y))
+        assert done.levels[0][0] == pytest.approx(plateau, rel=1e-6)
+        assert not np.isfinite(done.levels[0][1])
+        assert done.clipped_samples[0] >= 12 * 3
+
     def test_stereo_equals_each_channel_alone(self):
         left, right = harmonic(0.5), harmonic(0.5, f0=247.0, seed=1)
         left, right = np.clip(left, -0.3, 0.3), np.clip(right, -0.25, 0.35)
