@@ -212,6 +212,16 @@ class TestDeclick:
         assert len(done.clicks) <= 3
         assert snr_db(data, done.audio.samples[0]) > 35
 
+    def test_quantisation_steps_of_a_16_bit_fade_out_are_not_clicks(self):
+        """The tail of a 16-bit fade steps by single quanta; a click there is still found."""
+        y = harmonic(3.0, noise_db=-70) * np.geomspace(1.0, 1e-5, int(3.0 * RATE))
+        quantised = np.round(y * 32767) / 32767
+        assert declick(mono(quantised)).clicks == ()
+        clicked = quantised.copy()
+        clicked[int(2.5 * RATE)] += 10 ** (-50 / 20)  # under -80 dBFS of music there
+        (channel, start, stop), = declick(mono(clicked)).clicks
+        assert start <= int(2.5 * RATE) < stop and stop - start < 0.004 * RATE
+
     def test_mouth_clicks_in_speech_pauses_and_vowels(self, speech_wav):
         """1 ms damped 3 kHz clicks, 15 dB over the local level: all found in pauses, most in
         steady voiced speech (a click right before a loud onset is taken for the attack)."""

@@ -11,7 +11,8 @@ Detection is AR-residual outlier detection (Vaseghi & Rayner), per channel:
    stays up) does not read as a click.
 3. A click is a run above the threshold (set by ``sensitivity``) that is also loud enough to
    matter: its error at least ``min_level_db`` relative to the local RMS (a "click" 30 dB under
-   loud music is inaudible, and repairing it would only risk the music's own transients). Runs
+   loud music is inaudible, and repairing it would only risk the music's own transients) and at
+   least ``MIN_CLICK_DBFS`` (quantisation steps in a faded-out 16-bit tail are not clicks). Runs
    closer than ``MERGE_S`` form one event; an event longer than ``max_click_ms`` is sound (a
    drum hit, a plosive), not a click, and is left alone.
 4. Each click is filled by two-sided least-squares AR interpolation, the short-gap method of
@@ -53,6 +54,10 @@ EXTEND_RATIO = 0.3  # a click extends while the statistic stays above this x the
 MERGE_S = 0.002  # outliers this close belong to one event
 PAD_SAMPLES = 2
 WIDEN_S = 0.001  # "click widening" after the detected span (as RX calls it)
+# An interpolation error below this is no click whatever the surroundings: the last bits of a
+# 16-bit fade-out or of digital silence step by single quanta (-90 dBFS), which the statistic,
+# relative to a near-zero local scale, would otherwise read as ~100 clicks a second.
+MIN_CLICK_DBFS = -72.0
 
 
 class Args(ToolArgs):
@@ -156,7 +161,8 @@ def detect_clicks(x: np.ndarray, rate: int, *, threshold: float, min_level_db: f
     """Click spans ``(start, stop)`` in ``x`` (1-D, one block with its margins)."""
     stat = click_statistic(x, rate)
     ratio = stat / robust_scale(stat, rate)
-    audible = stat >= local_rms(x, rate) * 10 ** (min_level_db / 20)
+    audible = stat >= np.maximum(local_rms(x, rate) * 10 ** (min_level_db / 20),
+                                 10 ** (MIN_CLICK_DBFS / 20))
     core = find_runs((ratio > threshold) & audible)
     loose = ratio > threshold * EXTEND_RATIO
     merge = int(MERGE_S * rate)
