@@ -222,18 +222,21 @@ def repair(c: Clause, st) -> str | None:
     if not verb:
         return None
     if c.search(r"\bdropouts?\b|\bdrop ?outs?\b|\bglitch\w*\b"):
-        for t in c.token_ids("t"):  # the tool finds every dropout; a time just says which one was heard
-            c.take(t)
-        st.add(c, "repair_dropouts", {})
+        args = {}
+        for t in c.token_ids("t"):  # the tool finds every dropout; a time says where one was heard
+            args.setdefault("near_s", c.take(t).value)
+        st.add(c, "repair_dropouts", args)
         return "repair_dropouts"
     if c.search(r"\bde ?clip\w*\b|\bclipp\w*\b|\bclipped\b|\bdistort\w*\b"):
         st.add(c, "declip", {})
         return "declip"
     if c.search(r"\bde ?click\w*\b|\bclicks?\b|\bpops?\b|\bcrackl\w*\b|\bmouth (?:noise|clicks)\b"):
         args = {}
-        if c.search(r"\b(?:gently|a little|slightly|lightly|only the (?:loud|obvious))\b"):
+        if c.search(r"\b(?:gently|a little|slightly|lightly|only the (?:loud|obvious))\b|"
+                    r"\b(?:low|lower|less) sensitiv\w*|\bless sensitive(?:ly)?\b"):
             args["sensitivity"] = 0.25
-        elif c.search(r"\b(?:aggressively|a lot|all of them|every|thoroughly)\b"):
+        elif c.search(r"\b(?:aggressively|a lot|all of them|every|thoroughly)\b|"
+                      r"\b(?:high|higher|more|max\w*) sensitiv\w*|\bmore sensitive(?:ly)?\b"):
             args["sensitivity"] = 0.8
         st.add(c, "declick", args)
         return "declick"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from agent.planner import plan_request
 from tools.audio import Audio, load, save
 
 RATE = 44_100
@@ -30,6 +31,33 @@ def test_fix_the_dropout(cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     fixed = load(tmp_path / "out.wav").samples[0]
     assert _snr_db(clean[span], fixed[span]) > _snr_db(clean[span], damaged[span]) + 10
+
+
+def test_a_dropout_heard_where_there_is_none_changes_nothing_and_says_where_they_are(cli, tmp_path):
+    damaged = _music()
+    damaged[int(4.0 * RATE) : int(4.004 * RATE)] = 0.0
+    source = save(Audio.from_array(damaged, RATE), tmp_path / "in.wav")
+    result = cli("do", "fix the dropout at 0:02", "-i", source, "-o", tmp_path / "out.wav")
+    assert result.exit_code == 1
+    assert "within 0.5 s of 2.00 s; found 1 elsewhere (at 4.00 s;" in result.stderr
+    assert "Nothing was changed" in result.stderr
+    assert not (tmp_path / "out.wav").exists()
+
+
+@pytest.mark.parametrize("request_, expected", [
+    ("fix the dropout at 0:04", [("repair_dropouts", {"near_s": 4.0})]),
+    ("repair the dropouts", [("repair_dropouts", {})]),
+    ("remove the clicks", [("declick", {})]),
+    ("declick it gently", [("declick", {"sensitivity": 0.25})]),
+    ("remove the mouth clicks with high sensitivity", [("declick", {"sensitivity": 0.8})]),
+    ("remove the pops with lower sensitivity", [("declick", {"sensitivity": 0.25})]),
+    ("repair the clipping", [("declip", {})]),
+    ("reduce the breaths by 10 dB", [("reduce_breaths", {"reduction_db": 10.0})]),
+    ("remove the breaths", [("reduce_breaths", {"remove": True})]),
+    ("fill the gap from 1.2 to 1.25", [("inpaint_gap", {"start_s": 1.2, "end_s": 1.25})]),
+])
+def test_repair_requests_plan_to_their_tools(request_, expected):
+    assert [(c.tool, c.args) for c in plan_request(request_, duration_s=12.0)] == expected
 
 
 def test_remove_the_clicks(cli, tmp_path):

@@ -34,10 +34,12 @@ ACTIVE_RANGE_DB = 40.0
 ACTIVE_FLOOR_DB = -70.0
 LOUD_PERCENTILE = 95
 CLIPPING_PLATEAUS = 3
+NEAR_S = 0.5  # a dropout "at 0:04" may be up to this far from the time heard
 
 
 class Args(ToolArgs):
     min_dropout_ms: float = Field(default=0.5, ge=0.05, le=100, description="Shortest run of identical samples treated as a dropout, in ms (0.05 to 100).")
+    near_s: float | None = Field(default=None, ge=0, description="Where the user heard a dropout, in seconds, if they said: when none is found within 0.5 s of it, nothing is changed and the answer says what was found instead. Every dropout found is repaired either way.")
     track: str | None = track_field()
 
 
@@ -139,10 +141,26 @@ def repair_dropouts(audio: Audio, *, min_dropout_ms: float = 0.5) -> DropoutRepa
     return DropoutRepair(audio.replace(out), tuple(found))
 
 
+def _check_near(dropouts: tuple[Dropout, ...], near_s: float, rate: int) -> None:
+    """Refuse when no dropout lies within ``NEAR_S`` of the time the user heard one."""
+    if any(d.start / rate - NEAR_S <= near_s <= d.stop / rate + NEAR_S for d in dropouts):
+        return
+    elsewhere = sorted({round(d.start / rate, 2) for d in dropouts})
+    found = (f"found {len(dropouts)} elsewhere (at {', '.join(f'{t:.2f} s' for t in elsewhere[:5])}"
+             f"{' ...' if len(elsewhere) > 5 else ''}; 'repair the dropouts' fixes them all)"
+             if dropouts else "found none in the whole track")
+    raise ToolError(
+        f"no digital dropout (a run of exact zeros or of one held value) within {NEAR_S:g} s of "
+        f"{near_s:.2f} s; {found}. If the sound breaks up there, fill that span with inpaint_gap, "
+        f"e.g. 'fill the gap from {near_s:.2f} to {near_s + 0.05:.2f}'")
+
+
 def _run(session: Session, args: Args) -> ToolResult:
     audio = session.audio(args.track)
     done = repair_dropouts(audio, min_dropout_ms=args.min_dropout_ms)
     rate = audio.sample_rate
+    if args.near_s is not None:
+        _check_near(done.dropouts, args.near_s, rate)
     fixed = [d for d in done.dropouts if d.method]
     left = [d for d in done.dropouts if not d.method]
     items = [f"{d.start / rate:.3f} s ({(d.stop - d.start) / rate * 1e3:.1f} ms, {d.method})"
