@@ -1,5 +1,6 @@
-"""Suite ``long``: the basic plan on long recordings through the real CLI; real-time factor and
-peak memory (RSS of the ``echo-agent run`` process) against input duration.
+"""Suite ``long``: plans on long recordings through the real CLI; real-time factor and peak
+memory (RSS of the ``echo-agent run`` process) against input duration. The basic plan (cut, gain,
+fade, normalize) at 1, 10 and 60 minutes; the repair sweep (declick, then dropouts) at 1 and 10.
 
 The long inputs are built by tiling a corpus recording (stereo 44.1 kHz music) to 10 and 60
 minutes in a temporary folder; nothing is kept.
@@ -23,8 +24,9 @@ from evals.suites.spine import PLAN
 from tools.audio import load
 
 SOURCE = "general/Kevin_MacLeod_-_Vibe_Ace.hq.ogg"
-MINUTES = (1, 10, 60)
-QUICK_MINUTES = (1, 10)
+REPAIR_PLAN = [{"tool": "declick", "args": {}}, {"tool": "repair_dropouts", "args": {}}]
+MINUTES = {"basic": (1, 10, 60), "repair": (1, 10)}
+QUICK_MINUTES = {"basic": (1, 10), "repair": (1,)}
 
 
 def _tile(source: Path, minutes: float, path: Path) -> float:
@@ -50,32 +52,40 @@ def _measure(command: list[str]) -> tuple[int, float, float]:
     return proc.returncode, wall, usage.ru_maxrss / 1024
 
 
+def _run_plan(plan: Path, name: str, source: Path, minutes: float, tmp_path: Path) -> dict:
+    wav = tmp_path / f"in-{minutes}min.wav"
+    seconds = _tile(source, minutes, wav)
+    out = tmp_path / f"out-{minutes}min.wav"
+    code, wall, rss = _measure([sys.executable, "-m", "agent.cli", "run", str(plan), "-i",
+                                str(wav), "-o", str(out), "-q"])
+    in_mib = seconds * 44_100 * 2 * 4 / 2**20
+    row = {"plan": name, "minutes": minutes, "exit": code, "wall_s": wall, "rtf": wall / seconds,
+           "peak_rss_mib": rss, "audio_float32_mib": in_mib, "rss_over_audio": rss / in_mib,
+           "out_s": sf.info(str(out)).duration if out.exists() else None}
+    for path in (wav, out):
+        path.unlink(missing_ok=True)
+    return row
+
+
 def run(*, quick: bool = False) -> SuiteResult:
-    """The basic plan (cut, gain, fade, normalize) on 1/10/60-minute stereo files: RTF, peak RSS."""
+    """The basic plan on 1/10/60-minute and the repair sweep on 1/10-minute stereo files: RTF,
+    peak RSS."""
     source = corpus_root() / SOURCE
     rows = []
     with tempfile.TemporaryDirectory(prefix="echo-evals-long-") as tmp:
         tmp_path = Path(tmp)
-        plan = tmp_path / "plan.json"
-        plan.write_text(json.dumps([{"tool": s.tool, "args": s.args} for s in PLAN]))
-        for minutes in QUICK_MINUTES if quick else MINUTES:
-            wav = tmp_path / f"in-{minutes}min.wav"
-            seconds = _tile(source, minutes, wav)
-            out = tmp_path / f"out-{minutes}min.wav"
-            code, wall, rss = _measure([sys.executable, "-m", "agent.cli", "run", str(plan), "-i",
-                                        str(wav), "-o", str(out), "-q"])
-            in_mib = seconds * 44_100 * 2 * 4 / 2**20
-            rows.append({"minutes": minutes, "exit": code, "wall_s": wall, "rtf": wall / seconds,
-                         "peak_rss_mib": rss, "audio_float32_mib": in_mib,
-                         "rss_over_audio": rss / in_mib,
-                         "out_s": sf.info(str(out)).duration if out.exists() else None})
-            for path in (wav, out):
-                path.unlink(missing_ok=True)
+        plans = {"basic": [{"tool": s.tool, "args": s.args} for s in PLAN], "repair": REPAIR_PLAN}
+        for name, steps in plans.items():
+            plan = tmp_path / f"{name}.json"
+            plan.write_text(json.dumps(steps))
+            for minutes in (QUICK_MINUTES if quick else MINUTES)[name]:
+                rows.append(_run_plan(plan, name, source, minutes, tmp_path))
     failed = [r for r in rows if r["exit"] != 0]
     notes = [f"input: {SOURCE} tiled to each length, 44.1 kHz stereo 16-bit WAV",
-             "process: `python -m agent.cli run plan.json -i IN -o OUT -q`, plan as in the spine suite",
+             "process: `python -m agent.cli run plan.json -i IN -o OUT -q`; basic: the spine "
+             "suite's plan; repair: declick (sensitivity 0.5), then repair_dropouts",
              "peak_rss_mib: ru_maxrss of that process (os.wait4); audio_float32_mib: one copy of the "
              "track as float32, which the tools hold in memory (the session keeps versions on disk)"]
     return SuiteResult(name="long", status="failed" if failed else "ok", rows=rows,
-                       summary={"max_rss_over_audio": max(r["rss_over_audio"] for r in rows),
-                                "max_rtf": max(r["rtf"] for r in rows)}, notes=notes)
+                       summary={f"max_{key}_{name}": max(r[key] for r in rows if r["plan"] == name)
+                                for name in plans for key in ("rss_over_audio", "rtf")}, notes=notes)
