@@ -163,3 +163,26 @@ def session(tmp_path):
     with Session.create(tmp_path / "session") as opened:
         opened.add_track("take", sine(440.0, duration_s=2.0, amplitude=0.25))
         yield opened
+
+
+# ----------------------------------------------------------------------------- repair signals
+
+REPAIR_RATE = 16_000
+
+
+def harmonic(duration_s: float = 2.0, *, f0: float = 196.0, rate: int = REPAIR_RATE, seed: int = 0,
+             noise_db: float = -60.0) -> np.ndarray:
+    """A sustained harmonic tone (6 partials, slow vibrato-free) plus a little white noise."""
+    t = np.arange(int(duration_s * rate)) / rate
+    y = sum(0.3 / k * np.sin(2 * np.pi * f0 * k * t + k) for k in range(1, 7))
+    return y + np.random.default_rng(seed).standard_normal(t.size) * 10 ** (noise_db / 20)
+
+
+def mono(y: np.ndarray, rate: int = REPAIR_RATE) -> Audio:
+    return Audio.from_array(np.asarray(y, np.float32), rate)
+
+
+def assert_untouched_and_finite(before: np.ndarray, audio: Audio, out: Audio) -> None:
+    np.testing.assert_array_equal(audio.samples, before)
+    assert out.samples.shape == audio.samples.shape
+    assert np.all(np.isfinite(out.samples))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from agent.planner import plan_request
+from evals.metrics import snr_db
 from tools.audio import Audio, load, save
 
 RATE = 44_100
@@ -17,10 +18,6 @@ def _music(seconds: float = 6.0) -> np.ndarray:
     return (tone * (0.8 + 0.2 * np.sin(2 * np.pi * 0.5 * t))).astype(np.float32)
 
 
-def _snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
-    return float(10 * np.log10(np.sum(reference**2) / max(np.sum((reference - estimate) ** 2), 1e-20)))
-
-
 def test_fix_the_dropout(cli, tmp_path):
     clean = _music()
     damaged = clean.copy()
@@ -30,7 +27,7 @@ def test_fix_the_dropout(cli, tmp_path):
     result = cli("do", "fix the dropout at 0:04", "-i", source, "-o", tmp_path / "out.wav")
     assert result.exit_code == 0, result.stderr
     fixed = load(tmp_path / "out.wav").samples[0]
-    assert _snr_db(clean[span], fixed[span]) > _snr_db(clean[span], damaged[span]) + 10
+    assert snr_db(clean[span], fixed[span]) > snr_db(clean[span], damaged[span]) + 10
 
 
 def test_a_dropout_heard_where_there_is_none_changes_nothing_and_says_where_they_are(cli, tmp_path):
@@ -71,7 +68,7 @@ def test_remove_the_clicks(cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     fixed = load(tmp_path / "out.wav").samples[0]
     near = np.concatenate([np.arange(at - 40, at + 40) for at in positions])
-    assert _snr_db(clean[near], fixed[near]) > _snr_db(clean[near], clicked[near]) + 10
+    assert snr_db(clean[near], fixed[near]) > snr_db(clean[near], clicked[near]) + 10
 
 
 @pytest.mark.parametrize("clip_level", [0.4])
@@ -83,4 +80,4 @@ def test_repair_the_clipping(cli, tmp_path, clip_level):
     assert result.exit_code == 0, result.stderr
     fixed = load(tmp_path / "out.wav").samples[0]
     hit = np.abs(clipped) >= clip_level - 1e-6
-    assert _snr_db(clean[hit], fixed[hit]) > _snr_db(clean[hit], clipped[hit]) + 3
+    assert snr_db(clean[hit], fixed[hit]) > snr_db(clean[hit], clipped[hit]) + 3

@@ -1,40 +1,25 @@
-"""Repair tools, asserted by numbers on generated audio: SNR inside filled gaps, clicks and
-dropouts found at their positions, declipped peaks beyond the clip level, breaths lowered by the
-asked dB. Stereo equals each channel processed alone; outputs are finite; inputs stay untouched."""
+"""Repair tools, asserted by numbers on generated audio: SNR inside filled gaps, clicks found at
+their positions, breaths lowered by the asked dB (dropouts and declip: test_repair_faults.py).
+Stereo equals each channel processed alone; outputs are finite; inputs stay untouched."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import espeak
+from conftest import REPAIR_RATE as RATE
+from conftest import assert_untouched_and_finite, espeak, harmonic, mono
 from scipy.signal import butter, chirp, sosfilt
 
+from evals.metrics import snr_db
 from tools import ar
 from tools.audio import Audio
 from tools.breaths import reduce_breaths
 from tools.declick import declick
-from tools.declip import declip
-from tools.dropouts import repair_dropouts
 from tools.errors import ToolArgumentError, ToolError
 from tools.inpaint import inpaint_gap
 from tools.registry import call_tool
 from tools.session import Session
-
-RATE = 16_000
-
-
-def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
-    reference, estimate = np.asarray(reference, np.float64), np.asarray(estimate, np.float64)
-    return float(10 * np.log10(np.sum(reference**2) / max(np.sum((reference - estimate) ** 2), 1e-30)))
-
-
-def harmonic(duration_s: float = 2.0, *, f0: float = 196.0, rate: int = RATE, seed: int = 0,
-             noise_db: float = -60.0) -> np.ndarray:
-    """A sustained harmonic tone (6 partials, slow vibrato-free) plus a little white noise."""
-    t = np.arange(int(duration_s * rate)) / rate
-    y = sum(0.3 / k * np.sin(2 * np.pi * f0 * k * t + k) for k in range(1, 7))
-    return y + np.random.default_rng(seed).standard_normal(t.size) * 10 ** (noise_db / 20)
 
 
 def melody(duration_s: float = 6.0, *, rate: int = RATE) -> np.ndarray:
@@ -46,16 +31,6 @@ def melody(duration_s: float = 6.0, *, rate: int = RATE) -> np.ndarray:
         y += sum(note * np.exp(-(t % 0.25) * 6) * np.sin(2 * np.pi * freq * k * t) / k * 0.2
                  for k in (1, 2, 3))
     return y + np.random.default_rng(1).standard_normal(t.size) * 1e-3
-
-
-def mono(y: np.ndarray, rate: int = RATE) -> Audio:
-    return Audio.from_array(np.asarray(y, np.float32), rate)
-
-
-def assert_untouched_and_finite(before: np.ndarray, audio: Audio, out: Audio) -> None:
-    np.testing.assert_array_equal(audio.samples, before)
-    assert out.samples.shape == audio.samples.shape
-    assert np.all(np.isfinite(out.samples))
 
 
 # ----------------------------------------------------------------------------- AR core
@@ -257,102 +232,6 @@ class TestDeclick:
                                        atol=1e-7)
         with pytest.raises(ToolArgumentError, match="sensitivity=1.5 must be from 0 to 1"):
             declick(mono(left), sensitivity=1.5)
-
-
-# ----------------------------------------------------------------------------- dropouts
-
-
-class TestDropouts:
-    def test_zero_and_frozen_runs_are_found_and_filled(self):
-        y = harmonic(2.0, noise_db=-50)
-        damaged = y.copy()
-        damaged[8000:8080] = 0.0  # 5 ms of zeros
-        damaged[20000:20048] = damaged[20000]  # 3 ms frozen
-        audio = mono(damaged)
-        before = audio.samples.copy()
-        done = repair_dropouts(audio)
-        assert_untouched_and_finite(before, audio, done.audio)
-        assert [(d.start, d.stop, d.method) for d in done.dropouts] == [
-            (8000, 8080, "ar"), (20000, 20048, "ar")]
-        assert snr_db(y[8000:8080], done.audio.samples[0, 8000:8080]) > 25
-        assert snr_db(y[20000:20048], done.audio.samples[0, 20000:20048]) > 25
-
-    def test_silence_between_sounds_and_clipping_are_not_dropouts(self):
-        y = np.concatenate([np.zeros(RATE // 2), harmonic(1.0, noise_db=-50), np.zeros(RATE // 2)])
-        clipped = np.clip(y, -0.4, 0.4)
-        assert repair_dropouts(mono(clipped)).dropouts == ()
-
-    def test_stereo_equals_each_channel_alone(self):
-        left, right = harmonic(1.5), harmonic(1.5, f0=247.0, seed=1)
-        left[5000:5100] = 0.0
-        right[9000:9030] = right[9000]
-        stereo = repair_dropouts(Audio.from_array(np.stack([left, right]).astype(np.float32), RATE))
-        assert [(d.channel, d.start) for d in stereo.dropouts] == [(0, 5000), (1, 9000)]
-        for c, y in enumerate((left, right)):
-            np.testing.assert_allclose(stereo.audio.samples[c],
-                                       repair_dropouts(mono(y)).audio.samples[0], atol=1e-7)
-
-
-# ----------------------------------------------------------------------------- declip
-
-
-class TestDeclip:
-    def test_peaks_are_restored_beyond_the_clip_level(self):
-        y = harmonic(1.0, noise_db=-70)
-        level = 0.5 * np.max(np.abs(y))
-        clipped = np.clip(y, -level, level)
-        audio = mono(clipped)
-        before = audio.samples.copy()
-        done = declip(audio)
-        assert_untouched_and_finite(before, audio, done.audio)
-        out = done.audio.samples[0].astype(np.float64)
-        mask = np.abs(clipped) >= level * (1 - 1e-6)
-        assert done.clipped_samples[0] == mask.sum() > 100
-        assert np.all(np.sign(out[mask]) == np.sign(clipped[mask]))
-        assert np.all(np.abs(out[mask]) >= level * (1 - 1e-5))
-        assert np.mean(np.abs(out[mask])) > 1.2 * level
-        assert snr_db(y[mask], out[mask]) > snr_db(y[mask], clipped[mask]) + 6
-        assert snr_db(y, out) > snr_db(y, clipped) + 6
-
-    def test_given_level_and_nothing_to_do(self):
-        y = harmonic(1.0)
-        level_db = 20 * np.log10(0.7 * np.max(np.abs(y)))
-        clipped = np.clip(y, -(10 ** (level_db / 20)), 10 ** (level_db / 20))
-        done = declip(mono(clipped), clip_level_db=level_db)
-        assert snr_db(y, done.audio.samples[0]) > snr_db(y, clipped) + 10
-        with pytest.raises(ToolError, match="found no clipping"):
-            declip(mono(y))
-
-    def test_chance_repeats_are_not_clipping_but_a_dominant_plateau_is(self):
-        """Long 16-bit recordings hold many values for two samples a few times each by chance;
-        clipping that a later edit pushed a few samples past holds one value far more often."""
-        rng = np.random.default_rng(7)
-        y = np.round(harmonic(4.0) * 32767) / 32767
-        extreme = float(np.max(y))
-        chance = np.round(rng.uniform(0.55, 0.95, 12) * extreme * 32767) / 32767
-        spots = iter(rng.permutation(np.arange(100, y.size - 100, 50)))
-        for value in chance:
-            for _ in range(4):
-                spot = next(spots)
-                y[spot : spot + 2] = value
-        with pytest.raises(ToolError, match="found no clipping"):
-            declip(mono(y))
-        plateau = float(chance[3])
-        for _ in range(12):
-            spot = next(spots)
-            y[spot : spot + 3] = plateau
-        done = declip(mono(y))
-        assert done.levels[0][0] == pytest.approx(plateau, rel=1e-6)
-        assert not np.isfinite(done.levels[0][1])
-        assert done.clipped_samples[0] >= 12 * 3
-
-    def test_stereo_equals_each_channel_alone(self):
-        left, right = harmonic(0.5), harmonic(0.5, f0=247.0, seed=1)
-        left, right = np.clip(left, -0.3, 0.3), np.clip(right, -0.25, 0.35)
-        stereo = declip(Audio.from_array(np.stack([left, right]).astype(np.float32), RATE))
-        for c, y in enumerate((left, right)):
-            np.testing.assert_allclose(stereo.audio.samples[c], declip(mono(y)).audio.samples[0],
-                                       atol=1e-7)
 
 
 # ----------------------------------------------------------------------------- breaths

@@ -44,20 +44,28 @@ PLATEAU_DOMINANCE = 3.0
 LEVEL_TOLERANCE = 1e-4  # relative: samples this close to the extreme count as at it
 MAX_UNKNOWNS = 100  # per solve: small dense systems stay fast
 MAX_ACTIVE_SET_STEPS = 20
+# Restored peaks of audio clipped at full scale go above it, where a 16/24-bit file, FLAC, mp3 or a
+# player would clip them again: by default the whole track is lowered just enough that the highest
+# restored peak sits at this level (as RX's makeup gain would be set).
+PEAK_CEILING_DBFS = -0.1
 
 
 class Args(ToolArgs):
     clip_level_db: float | None = Field(default=None, ge=-60, le=0, description="Level at which the audio was clipped, in dBFS (-60 to 0); null to detect it from the samples piled up at the track's extremes.")
+    makeup_gain_db: float | None = Field(default=None, ge=-40, le=0, description="Gain applied to the whole track after restoring, in dB (-40 to 0); null to lower it only as much as needed for the restored peaks to stay under full scale (-0.1 dBFS), 0 to keep the level (peaks above full scale then survive only in a float WAV).")
     track: str | None = track_field()
 
 
 @dataclass(frozen=True)
 class Declipped:
-    """The restored audio, how many samples were clipped per channel, and the levels used."""
+    """The restored audio, how many samples were clipped per channel, the levels used, the gain
+    applied to the whole track afterwards and the highest restored peak before it (dBFS)."""
 
     audio: Audio
     clipped_samples: tuple[int, ...]
     levels: tuple[tuple[float, float], ...]  # per channel: (positive level, negative level)
+    gain_db: float = 0.0
+    restored_peak_dbfs: float = -np.inf
 
 
 def _runs_of(flags: np.ndarray) -> np.ndarray:
@@ -162,10 +170,15 @@ def declip_channel(x: np.ndarray, rate: int, positive: float, negative: float) -
     return out
 
 
-def declip(audio: Audio, *, clip_level_db: float | None = None) -> Declipped:
-    """Restore clipped peaks in every channel of ``audio`` (each channel alone)."""
+def declip(audio: Audio, *, clip_level_db: float | None = None,
+           makeup_gain_db: float | None = None) -> Declipped:
+    """Restore clipped peaks in every channel of ``audio`` (each channel alone), then apply
+    ``makeup_gain_db`` to the whole track (``None``: just enough to keep the restored peaks at
+    ``PEAK_CEILING_DBFS`` or under, else 0)."""
     if clip_level_db is not None and not -60 <= clip_level_db <= 0:
         raise ToolArgumentError(f"clip_level_db={clip_level_db:g} must be from -60 to 0 dBFS")
+    if makeup_gain_db is not None and not -40 <= makeup_gain_db <= 0:
+        raise ToolArgumentError(f"makeup_gain_db={makeup_gain_db:g} must be from -40 to 0 dB")
     rate = audio.sample_rate
     out = np.empty_like(audio.samples)
     counts, levels = [], []
@@ -182,11 +195,18 @@ def declip(audio: Audio, *, clip_level_db: float | None = None) -> Declipped:
     if clip_level_db is None and not any(counts):
         raise ToolError("found no clipping: no channel has samples piled up at its extremes "
                         "(give clip_level_db to restore peaks above a level you know)")
-    return Declipped(audio.replace(out), tuple(counts), tuple(levels))
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    peak_dbfs = 20 * np.log10(peak) if peak > 0 else -np.inf
+    gain_db = makeup_gain_db
+    if gain_db is None:
+        gain_db = min(0.0, PEAK_CEILING_DBFS - peak_dbfs) if any(counts) else 0.0
+    if gain_db:
+        out *= np.float32(10 ** (gain_db / 20))
+    return Declipped(audio.replace(out), tuple(counts), tuple(levels), float(gain_db), peak_dbfs)
 
 
 def _db(level: float) -> str:
-    return "none" if not np.isfinite(level) else f"{20 * np.log10(abs(level)):.1f} dBFS"
+    return "none" if not np.isfinite(level) else f"{round(20 * np.log10(abs(level)), 1) + 0.0:.1f} dBFS"
 
 
 def _describe_levels(levels: tuple[tuple[float, float], ...]) -> str:
@@ -197,14 +217,25 @@ def _describe_levels(levels: tuple[tuple[float, float], ...]) -> str:
 
 def _run(session: Session, args: Args) -> ToolResult:
     audio = session.audio(args.track)
-    done = declip(audio, clip_level_db=args.clip_level_db)
+    done = declip(audio, clip_level_db=args.clip_level_db, makeup_gain_db=args.makeup_gain_db)
     total = sum(done.clipped_samples)
     share = total / max(audio.num_samples * audio.channels, 1) * 100
     summary = (f"restored {total} clipped samples ({share:.2f}% of the audio; "
                f"clip levels {_describe_levels(done.levels)})")
+    if done.gain_db < 0 and args.makeup_gain_db is None:
+        summary += (f"; lowered the track by {-done.gain_db:.1f} dB so the restored peaks "
+                    f"({done.restored_peak_dbfs:+.1f} dBFS) stay under full scale "
+                    "(makeup_gain_db 0 keeps the level)")
+    elif done.gain_db:
+        summary += f"; makeup gain {done.gain_db:+.1f} dB"
+    elif done.restored_peak_dbfs > 0:
+        summary += (f"; restored peaks reach {done.restored_peak_dbfs:+.1f} dBFS: only a float "
+                    "WAV keeps them")
     return commit_edit(session, args.track, done.audio, tool="declip", args=args, summary=summary,
                        data={"clipped_samples": list(done.clipped_samples),
-                             "clip_levels": [list(pair) for pair in done.levels]})
+                             "clip_levels": [list(pair) for pair in done.levels],
+                             "gain_db": done.gain_db,
+                             "restored_peak_dbfs": done.restored_peak_dbfs})
 
 
 TOOL = Tool(
@@ -214,7 +245,8 @@ TOOL = Tool(
         "recording that was too loud, consistently with the unclipped samples. Use for "
         "'repair the clipping', 'declip', 'it distorts on the loud parts', 'the peaks are "
         "flattened'. The clip level is detected, or given in dBFS. Restored peaks exceed the "
-        "old clip level, so lower the gain or normalize afterwards to avoid new clipping."
+        "old clip level; where they would pass full scale the track is lowered just enough "
+        "(makeup_gain_db sets the gain instead)."
     ),
     args_model=Args,
     run=_run,

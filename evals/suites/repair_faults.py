@@ -135,7 +135,8 @@ def declip_rows(names: tuple[str, ...]) -> list[dict]:
                    "n": int(mask.sum()), "metric": "SNR, dB (all samples)",
                    "input": snr_db(clean, clipped)}
             try:
-                out = declip(Audio.from_array(clipped.astype(np.float32), rate)).audio.samples
+                out = declip(Audio.from_array(clipped.astype(np.float32), rate),
+                             makeup_gain_db=0.0).audio.samples  # the restoration, at its level
             except ToolError as exc:
                 rows.append({**row, "detail": str(exc)})
                 continue
