@@ -26,6 +26,7 @@ a loud onset is taken for part of the attack and left alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -184,8 +185,10 @@ def detect_clicks(x: np.ndarray, rate: int, *, threshold: float, min_level_db: f
 
 
 def declick_channel(x: np.ndarray, rate: int, *, threshold: float, min_level_db: float,
-                    max_click: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Repair one channel block by block; returns the new channel and the click spans."""
+                    max_click: int, on_block: Callable[[], None] | None = None
+                    ) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Repair one channel block by block (``on_block()`` after each); returns the new channel
+    and the click spans."""
     out = np.array(x, dtype=np.float32)  # the result; work arrays stay block-sized
     block = int(BLOCK_S * rate)
     margin = max(int(MODEL_WINDOW_S * rate), 64) + int(SCALE_WINDOW_S * rate) + max_click
@@ -200,11 +203,15 @@ def declick_channel(x: np.ndarray, rate: int, *, threshold: float, min_level_db:
                 continue  # the neighbouring block owns it
             out[start:stop] = ar.interpolate_short_gap(out, start, stop, sample_rate=rate)
             found.append((start, stop))
+        if on_block is not None:
+            on_block()
     return out, found
 
 
-def declick(audio: Audio, *, sensitivity: float = 0.5, max_click_ms: float = 5.0) -> Declicked:
-    """Find and repair clicks in every channel of ``audio``, each channel alone."""
+def declick(audio: Audio, *, sensitivity: float = 0.5, max_click_ms: float = 5.0,
+            progress: Callable[[int, int], None] | None = None) -> Declicked:
+    """Find and repair clicks in every channel of ``audio``, each channel alone;
+    ``progress(blocks_done, blocks_total)`` after each block of ``BLOCK_S``."""
     if not 0.05 <= max_click_ms <= 20:
         raise ToolArgumentError(f"max_click_ms={max_click_ms:g} must be from 0.05 to 20 ms")
     threshold, min_level_db = settings_for(sensitivity)
@@ -212,16 +219,25 @@ def declick(audio: Audio, *, sensitivity: float = 0.5, max_click_ms: float = 5.0
     max_click = max(int(max_click_ms * 1e-3 * rate), 1)
     out = np.empty_like(audio.samples)
     clicks = []
+    total = audio.channels * -(-audio.num_samples // int(BLOCK_S * rate))
+    done = [0]
+
+    def on_block() -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], total)
+
     for c, x in enumerate(audio.samples):
         out[c], spans = declick_channel(x, rate, threshold=threshold, min_level_db=min_level_db,
-                                        max_click=max_click)
+                                        max_click=max_click, on_block=on_block)
         clicks += [(c, s, e) for s, e in spans]
     return Declicked(audio.replace(out), tuple(clicks), threshold, min_level_db)
 
 
 def _run(session: Session, args: Args) -> ToolResult:
     audio = session.audio(args.track)
-    done = declick(audio, sensitivity=args.sensitivity, max_click_ms=args.max_click_ms)
+    done = declick(audio, sensitivity=args.sensitivity, max_click_ms=args.max_click_ms,
+                   progress=lambda blocks, total: session.progress("declick", blocks, total))
     times = sorted({round(s / audio.sample_rate, 3) for _, s, _ in done.clicks})
     shown = ", ".join(f"{t:.3f} s" for t in times[:8]) + (" ..." if len(times) > 8 else "")
     summary = (f"repaired {len(done.clicks)} click(s)" + (f" at {shown}" if times else "")

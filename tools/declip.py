@@ -18,6 +18,7 @@ Memory is bounded by the window. Restored peaks are capped at ``MAX_OVERSHOOT`` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,12 +134,14 @@ def constrained_fill(segment: np.ndarray, idx: np.ndarray, lower: np.ndarray, up
     return value
 
 
-def declip_channel(x: np.ndarray, rate: int, positive: float, negative: float) -> np.ndarray:
+def declip_channel(x: np.ndarray, rate: int, positive: float, negative: float, *,
+                   on_window: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Restore the samples of ``x`` (1-D) at or beyond ``positive`` / ``negative``.
 
     Windows run left to right; each holds at most ``WINDOW_UNKNOWNS`` clipped samples in its core
     (small dense solves), sees the already restored audio on its left as known, and solves its
-    right margin's clipped samples too, keeping only the core's.
+    right margin's clipped samples too, keeping only the core's. ``on_window(clipped_done,
+    clipped_total)`` follows the windows.
     """
     out = np.array(x, dtype=np.float32)
     clipped = (x >= positive * (1 - LEVEL_TOLERANCE)) | (x <= negative * (1 - LEVEL_TOLERANCE))
@@ -156,6 +159,8 @@ def declip_channel(x: np.ndarray, rate: int, positive: float, negative: float) -
         lo, hi = max(begin - margin, 0), min(stop + margin, x.size)
         idx = where[(where >= max(begin, lo + order)) & (where < hi - order)][:MAX_UNKNOWNS] - lo
         k = int(np.searchsorted(where, stop))
+        if on_window is not None:
+            on_window(k, where.size)
         if idx.size == 0:
             continue
         segment = out[lo:hi].astype(np.float64)
@@ -171,10 +176,11 @@ def declip_channel(x: np.ndarray, rate: int, positive: float, negative: float) -
 
 
 def declip(audio: Audio, *, clip_level_db: float | None = None,
-           makeup_gain_db: float | None = None) -> Declipped:
+           makeup_gain_db: float | None = None,
+           progress: Callable[[int, int], None] | None = None) -> Declipped:
     """Restore clipped peaks in every channel of ``audio`` (each channel alone), then apply
     ``makeup_gain_db`` to the whole track (``None``: just enough to keep the restored peaks at
-    ``PEAK_CEILING_DBFS`` or under, else 0)."""
+    ``PEAK_CEILING_DBFS`` or under, else 0). ``progress(done, total)`` follows the work."""
     if clip_level_db is not None and not -60 <= clip_level_db <= 0:
         raise ToolArgumentError(f"clip_level_db={clip_level_db:g} must be from -60 to 0 dBFS")
     if makeup_gain_db is not None and not -40 <= makeup_gain_db <= 0:
@@ -191,7 +197,13 @@ def declip(audio: Audio, *, clip_level_db: float | None = None,
         at = ((x >= positive * (1 - LEVEL_TOLERANCE)) | (x <= negative * (1 - LEVEL_TOLERANCE)))
         counts.append(int(at.sum()))
         levels.append((float(positive), float(negative)))
-        out[c] = declip_channel(x, rate, positive, negative) if at.any() else x
+        share = 1.0 / audio.channels  # each channel's part of the progress, by clipped samples
+
+        def on_window(done: int, total: int, c: int = c, share: float = share) -> None:
+            if progress is not None:
+                progress(int(1000 * (c + done / max(total, 1)) * share), 1000)
+
+        out[c] = declip_channel(x, rate, positive, negative, on_window=on_window) if at.any() else x
     if clip_level_db is None and not any(counts):
         raise ToolError("found no clipping: no channel has samples piled up at its extremes "
                         "(give clip_level_db to restore peaks above a level you know)")
@@ -217,7 +229,8 @@ def _describe_levels(levels: tuple[tuple[float, float], ...]) -> str:
 
 def _run(session: Session, args: Args) -> ToolResult:
     audio = session.audio(args.track)
-    done = declip(audio, clip_level_db=args.clip_level_db, makeup_gain_db=args.makeup_gain_db)
+    done = declip(audio, clip_level_db=args.clip_level_db, makeup_gain_db=args.makeup_gain_db,
+                  progress=lambda part, total: session.progress("declip", part, total))
     total = sum(done.clipped_samples)
     share = total / max(audio.num_samples * audio.channels, 1) * 100
     summary = (f"restored {total} clipped samples ({share:.2f}% of the audio; "
