@@ -185,15 +185,16 @@ def detect_clicks(x: np.ndarray, rate: int, *, threshold: float, min_level_db: f
 
 
 def declick_channel(x: np.ndarray, rate: int, *, threshold: float, min_level_db: float,
-                    max_click: int, on_block: Callable[[], None] | None = None
+                    max_click: int, progress: Callable[[int, int], None] | None = None
                     ) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Repair one channel block by block (``on_block()`` after each); returns the new channel
-    and the click spans."""
+    """Repair one channel block by block (``progress(blocks_done, blocks)`` after each); returns
+    the new channel and the click spans."""
     out = np.array(x, dtype=np.float32)  # the result; work arrays stay block-sized
     block = int(BLOCK_S * rate)
     margin = max(int(MODEL_WINDOW_S * rate), 64) + int(SCALE_WINDOW_S * rate) + max_click
     found: list[tuple[int, int]] = []
-    for begin in range(0, x.size, block):
+    starts = range(0, x.size, block)
+    for index, begin in enumerate(starts):
         lo, hi = max(begin - margin, 0), min(begin + block + margin, x.size)
         spans = detect_clicks(np.asarray(x[lo:hi], dtype=np.float64), rate, threshold=threshold,
                               min_level_db=min_level_db, max_click=max_click)
@@ -203,15 +204,15 @@ def declick_channel(x: np.ndarray, rate: int, *, threshold: float, min_level_db:
                 continue  # the neighbouring block owns it
             out[start:stop] = ar.interpolate_short_gap(out, start, stop, sample_rate=rate)
             found.append((start, stop))
-        if on_block is not None:
-            on_block()
+        if progress is not None:
+            progress(index + 1, len(starts))
     return out, found
 
 
 def declick(audio: Audio, *, sensitivity: float = 0.5, max_click_ms: float = 5.0,
-            progress: Callable[[int, int], None] | None = None) -> Declicked:
+            progress: Callable[[float, int], None] | None = None) -> Declicked:
     """Find and repair clicks in every channel of ``audio``, each channel alone;
-    ``progress(blocks_done, blocks_total)`` after each block of ``BLOCK_S``."""
+    ``progress(done, channels)`` after each block of ``BLOCK_S`` (``done`` in channels)."""
     if not 0.05 <= max_click_ms <= 20:
         raise ToolArgumentError(f"max_click_ms={max_click_ms:g} must be from 0.05 to 20 ms")
     threshold, min_level_db = settings_for(sensitivity)
@@ -219,17 +220,11 @@ def declick(audio: Audio, *, sensitivity: float = 0.5, max_click_ms: float = 5.0
     max_click = max(int(max_click_ms * 1e-3 * rate), 1)
     out = np.empty_like(audio.samples)
     clicks = []
-    total = audio.channels * -(-audio.num_samples // int(BLOCK_S * rate))
-    done = [0]
-
-    def on_block() -> None:
-        done[0] += 1
-        if progress is not None:
-            progress(done[0], total)
-
     for c, x in enumerate(audio.samples):
+        part = None if progress is None else (
+            lambda done, total, c=c: progress(c + done / total, audio.channels))
         out[c], spans = declick_channel(x, rate, threshold=threshold, min_level_db=min_level_db,
-                                        max_click=max_click, on_block=on_block)
+                                        max_click=max_click, progress=part)
         clicks += [(c, s, e) for s, e in spans]
     return Declicked(audio.replace(out), tuple(clicks), threshold, min_level_db)
 

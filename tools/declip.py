@@ -135,12 +135,12 @@ def constrained_fill(segment: np.ndarray, idx: np.ndarray, lower: np.ndarray, up
 
 
 def declip_channel(x: np.ndarray, rate: int, positive: float, negative: float, *,
-                   on_window: Callable[[int, int], None] | None = None) -> np.ndarray:
+                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Restore the samples of ``x`` (1-D) at or beyond ``positive`` / ``negative``.
 
     Windows run left to right; each holds at most ``WINDOW_UNKNOWNS`` clipped samples in its core
     (small dense solves), sees the already restored audio on its left as known, and solves its
-    right margin's clipped samples too, keeping only the core's. ``on_window(clipped_done,
+    right margin's clipped samples too, keeping only the core's. ``progress(clipped_done,
     clipped_total)`` follows the windows.
     """
     out = np.array(x, dtype=np.float32)
@@ -159,8 +159,8 @@ def declip_channel(x: np.ndarray, rate: int, positive: float, negative: float, *
         lo, hi = max(begin - margin, 0), min(stop + margin, x.size)
         idx = where[(where >= max(begin, lo + order)) & (where < hi - order)][:MAX_UNKNOWNS] - lo
         k = int(np.searchsorted(where, stop))
-        if on_window is not None:
-            on_window(k, where.size)
+        if progress is not None:
+            progress(k, where.size)
         if idx.size == 0:
             continue
         segment = out[lo:hi].astype(np.float64)
@@ -177,10 +177,11 @@ def declip_channel(x: np.ndarray, rate: int, positive: float, negative: float, *
 
 def declip(audio: Audio, *, clip_level_db: float | None = None,
            makeup_gain_db: float | None = None,
-           progress: Callable[[int, int], None] | None = None) -> Declipped:
+           progress: Callable[[float, int], None] | None = None) -> Declipped:
     """Restore clipped peaks in every channel of ``audio`` (each channel alone), then apply
     ``makeup_gain_db`` to the whole track (``None``: just enough to keep the restored peaks at
-    ``PEAK_CEILING_DBFS`` or under, else 0). ``progress(done, total)`` follows the work."""
+    ``PEAK_CEILING_DBFS`` or under, else 0). ``progress(done, channels)`` follows the work
+    (``done`` in channels)."""
     if clip_level_db is not None and not -60 <= clip_level_db <= 0:
         raise ToolArgumentError(f"clip_level_db={clip_level_db:g} must be from -60 to 0 dBFS")
     if makeup_gain_db is not None and not -40 <= makeup_gain_db <= 0:
@@ -197,17 +198,13 @@ def declip(audio: Audio, *, clip_level_db: float | None = None,
         at = ((x >= positive * (1 - LEVEL_TOLERANCE)) | (x <= negative * (1 - LEVEL_TOLERANCE)))
         counts.append(int(at.sum()))
         levels.append((float(positive), float(negative)))
-        share = 1.0 / audio.channels  # each channel's part of the progress, by clipped samples
-
-        def on_window(done: int, total: int, c: int = c, share: float = share) -> None:
-            if progress is not None:
-                progress(int(1000 * (c + done / max(total, 1)) * share), 1000)
-
-        out[c] = declip_channel(x, rate, positive, negative, on_window=on_window) if at.any() else x
+        part = None if progress is None else (
+            lambda done, total, c=c: progress(c + done / total, audio.channels))
+        out[c] = declip_channel(x, rate, positive, negative, progress=part) if at.any() else x
     if clip_level_db is None and not any(counts):
         raise ToolError("found no clipping: no channel has samples piled up at its extremes "
                         "(give clip_level_db to restore peaks above a level you know)")
-    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    peak = max(float(out.max()), -float(out.min())) if out.size else 0.0  # no |out| copy
     peak_dbfs = 20 * np.log10(peak) if peak > 0 else -np.inf
     gain_db = makeup_gain_db
     if gain_db is None:
