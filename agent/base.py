@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tools.base import Tool
-from tools.errors import EchoError, ToolArgumentError
+from tools.core.errors import EchoError, ToolArgumentError
+from tools.core.session import Session
+from tools.core.tool import Tool
 from tools.registry import TOOLS, parse_arguments, validate_call
-from tools.session import Session
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from typing import IO
 
 from agent.base import Agent, ToolCallRecord
 from agent.workspace import check_output, export, open_input
-from tools.errors import EchoError
+from tools.core.errors import EchoError
+from tools.core.session import Session
 from tools.history import undoable
 from tools.info import describe, info
-from tools.session import Session
 
 COMMANDS = """\
 /undo            revert the last edit          /redo            re-apply it

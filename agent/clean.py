@@ -27,15 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from agent.workspace import check_output
-from tools import audio as audio_io
-from tools.audio import Audio
-from tools.disfluency import LISTED_CONFIDENCE, check_level, detect_disfluencies
-from tools.errors import AudioInputError, SetupError, ToolArgumentError
+from tools.algorithms.disfluency import LISTED_CONFIDENCE, check_level, detect_disfluencies
+from tools.algorithms.render_cuts import Cut, render_cuts
+from tools.algorithms.speech_frames import frame_features, silences
+from tools.algorithms.transcript import Transcript
+from tools.core import audio as audio_io
+from tools.core.audio import Audio
+from tools.core.errors import AudioInputError, SetupError, ToolArgumentError
 from tools.normalize_loudness import normalize_loudness
 from tools.remove_disfluencies import describe_backend, plan_cuts, summarize
-from tools.render_cuts import Cut, render_cuts
-from tools.speech_frames import frame_features, silences
-from tools.transcript import Transcript
 
 REPORT_VERSION = 1
 TRANSCRIPT_BACKENDS = ("auto", "whisper", "pocketsphinx", "none")

@@ -19,8 +19,8 @@ from agent.file_commands import add_commands
 from agent.instructions import Instruction, InstructionError, read_instructions, run_instructions
 from agent.plan import PLAN_SUFFIXES, load_plan, run_plan, validate_plan
 from agent.workspace import ScratchSession, check_output, export, open_input
-from tools import audio as audio_io
-from tools.errors import EchoError
+from tools.core import audio as audio_io
+from tools.core.errors import EchoError
 from tools.info import describe, info
 from tools.registry import TOOLS, openai_tools, tool_schema
 
@@ -276,7 +276,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from agent.chat import Chat
     from agent.planner import CAPABILITIES
     from agent.workspace import new_session_dir
-    from tools.session import Session
+    from tools.core.session import Session
 
     root = Path(args.session) if args.session else new_session_dir("chat")
     session = Session.open_or_create(root)

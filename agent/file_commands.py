@@ -10,8 +10,8 @@ from pathlib import Path
 
 from agent import ui
 from agent.workspace import check_output, data_dir
-from tools import audio as audio_io
-from tools.errors import AudioInputError
+from tools.core import audio as audio_io
+from tools.core.errors import AudioInputError
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -194,8 +194,8 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
+    from tools.algorithms.transcript_export import export
     from tools.transcribe import cached_transcribe, pick_transcriber
-    from tools.transcript_export import export
 
     source = Path(args.file)
     output = None

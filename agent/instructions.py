@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.base import Agent, EventCallback, Reply
-from tools.errors import AudioInputError, EchoError
-from tools.session import Session
+from tools.core.errors import AudioInputError, EchoError
+from tools.core.session import Session
 
 
 class InstructionError(EchoError):

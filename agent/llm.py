@@ -13,7 +13,7 @@ as one-line errors (as do validation errors and tool failures) so that it correc
 or schema) is asked again without them, once, and remembered; ``tool_choice`` is never relied on (a
 plain text answer ends the turn); the call that follows a failed one in the same assistant message
 is skipped, not run on a wrong premise. A network error, a timeout or an HTTP error that outlives
-the client's retries raises :class:`~tools.errors.SetupError` (one line, naming the endpoint); the
+the client's retries raises :class:`~tools.core.errors.SetupError` (one line, naming the endpoint); the
 chat then drops the unanswered request (or, when some tools already ran, closes it with a note), so
 it stays valid.
 
@@ -35,10 +35,10 @@ import openai
 
 from agent.base import EventCallback, Reply, ToolCallRecord, run_call
 from agent.guard import UNTRUSTED_NOTE, InjectionGuard, untrusted_parts
-from tools.base import Tool
-from tools.errors import EchoError, SetupError, ToolArgumentError
+from tools.core.errors import EchoError, SetupError, ToolArgumentError
+from tools.core.session import Session
+from tools.core.tool import Tool
 from tools.registry import TOOLS, openai_tools, parse_arguments
-from tools.session import Session
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from agent.base import EventCallback, Reply, ToolCallRecord, run_call
 from agent.planner import NotUnderstood, plan_request
-from tools.base import Tool
+from tools.core.session import Session
+from tools.core.tool import Tool
 from tools.registry import TOOLS
-from tools.session import Session
 
 
 class OfflineAgent:

@@ -9,10 +9,10 @@ from typing import Any
 
 import yaml
 
-from tools.base import ToolResult
-from tools.errors import AudioInputError, EchoError, ToolArgumentError
+from tools.core.errors import AudioInputError, EchoError, ToolArgumentError
+from tools.core.session import Session
+from tools.core.tool import ToolResult
 from tools.registry import validate_call
-from tools.session import Session
 
 
 class PlanError(EchoError):

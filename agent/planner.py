@@ -33,7 +33,7 @@ from agent.phrases import (
 )
 from agent.rules_audio import EXAMPLES as AUDIO_EXAMPLES
 from agent.rules_audio import RULES as AUDIO_RULES
-from tools.errors import EchoError, ToolArgumentError
+from tools.core.errors import EchoError, ToolArgumentError
 from tools.registry import validate_call
 
 EXAMPLES: dict[str, tuple[str, ...]] = {

@@ -7,9 +7,9 @@ import shutil
 import time
 from pathlib import Path
 
-from tools import audio as audio_io
-from tools.errors import AudioInputError, SessionError
-from tools.session import Session, unique_track_name
+from tools.core import audio as audio_io
+from tools.core.errors import AudioInputError, SessionError
+from tools.core.session import Session, unique_track_name
 
 
 def data_dir() -> Path:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import stft
 
-from tools.dsp import integrated_loudness
+from tools.core.dsp import integrated_loudness
 
 # Power floor for log spectra: 1e-10 is -100 dB re full scale, below 24-bit noise.
 LSD_POWER_FLOOR = 1e-10
@@ -169,7 +169,7 @@ def sdr_db(reference_sources: np.ndarray, estimated_sources: np.ndarray, *,
 
 
 def lufs(samples: np.ndarray, sample_rate: int) -> float:
-    """Integrated loudness in LUFS (ITU-R BS.1770-4, gated), via ``tools.dsp.integrated_loudness``.
+    """Integrated loudness in LUFS (ITU-R BS.1770-4, gated), via ``tools.core.dsp.integrated_loudness``.
 
     Args:
         samples: ``(channels, n)`` or ``(n,)``, full scale +-1.

@@ -1,6 +1,6 @@
 """Checks of an edit's outcome: the ``expect`` keys of shared/requests/README.md.
 
-Each check compares the input ``before`` with the output ``after`` (both :class:`tools.audio.Audio`)
+Each check compares the input ``before`` with the output ``after`` (both :class:`tools.core.audio.Audio`)
 and raises AssertionError saying what is wrong. :func:`check_outcome` runs the checks one ``expect``
 dict names. ``refuse`` is the caller's to check (the request must fail and nothing be edited);
 :func:`check_unchanged` helps with the "nothing edited" half.
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tools.audio import Audio
-from tools.dsp import integrated_loudness, rms_db
+from tools.core.audio import Audio
+from tools.core.dsp import integrated_loudness, rms_db
 
 SEAM_S = 0.030      # audio within this of a cut or trim edge may differ (crossfade, edge fades)
 EXACT = 1e-5        # audio that must be unchanged may differ by this much (float32 round trips)

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.audio import Audio, save
-from tools.session import Session
+from tools.core.audio import Audio, save
+from tools.core.session import Session
 
 
 @pytest.fixture(autouse=True)

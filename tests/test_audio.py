@@ -14,10 +14,10 @@ import soundfile as sf
 from conftest import noise, sine
 from scipy.signal import correlate
 
-from tools import audio as audio_io
-from tools.audio import Audio, load, resample, save, to_channels
-from tools.dsp import rms_db
-from tools.errors import AudioInputError, ToolArgumentError, ToolError
+from tools.core import audio as audio_io
+from tools.core.audio import Audio, load, resample, save, to_channels
+from tools.core.dsp import rms_db
+from tools.core.errors import AudioInputError, ToolArgumentError, ToolError
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None,
                                   reason="ffmpeg is not installed (apt-get install ffmpeg)")

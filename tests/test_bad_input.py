@@ -23,7 +23,7 @@ import pytest
 import soundfile as sf
 from conftest import CliResult, assert_one_error_line, noise, sine
 
-from tools.audio import save
+from tools.core.audio import save
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import assert_one_error_line, sine
 
-from tools.audio import save
+from tools.core.audio import save
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import pytest
 from agent.base import Reply
 from agent.chat import Chat
 from tests.conftest import noise
-from tools.audio import load
-from tools.dsp import rms_db
+from tools.core.audio import load
+from tools.core.dsp import rms_db
+from tools.core.session import Session
 from tools.gain import gain
-from tools.session import Session
 
 
 def chat(*args, stdin: str, cwd) -> subprocess.CompletedProcess:

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from tests.test_disfluency import speak_words
-from tools.audio import Audio, load, save
+from tools.core.audio import Audio, load, save
 
 WORDS = [("so", 170, 0.35), ("um", 90, 0.35), ("we", 170, 0.05), ("tested", 170, 0.4),
          ("um", 90, 0.4), ("six", 170, 0.05), ("setups", 170, 2.5), ("in", 170, 0.05),

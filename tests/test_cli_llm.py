@@ -6,8 +6,8 @@ import pytest
 from chat_server import call, chat_server_fixture  # noqa: F401 (the chat_server fixture)
 
 from tests.conftest import noise
-from tools.audio import load
-from tools.dsp import rms_db
+from tools.core.audio import load
+from tools.core.dsp import rms_db
 
 
 @pytest.fixture

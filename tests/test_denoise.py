@@ -9,10 +9,10 @@ import pytest
 import soundfile as sf
 
 from evals.metrics import si_sdr_db
-from tools.audio import Audio, resample
+from tools.core.audio import Audio, resample
+from tools.core.errors import SetupError, ToolArgumentError
+from tools.core.overlap_add import overlap_add
 from tools.denoise import denoise
-from tools.errors import SetupError, ToolArgumentError
-from tools.overlap_add import overlap_add
 
 OFFLINE_BACKENDS = ("hybrid", "rnnoise", "classical")
 
@@ -50,7 +50,7 @@ def lag_samples(reference: np.ndarray, estimate: np.ndarray, max_lag: int) -> in
 def dfn_dir(tmp_path_factory):
     """A random-weight DeepFilterNet 3 folder in the layout of the real download."""
     torch = pytest.importorskip("torch")
-    from tools import torchaudio_compat
+    from tools.models import torchaudio_compat
 
     torchaudio_compat.install()
     from df.enhance import init_df
@@ -208,8 +208,8 @@ def test_deepfilternet_chunk_seams_have_no_clicks(dfn_dir, speech):
 
 
 def test_tool_reports_backend_and_fallback(tmp_path, no_weights, speech):
+    from tools.core.session import Session
     from tools.registry import call_tool
-    from tools.session import Session
 
     with Session.create(tmp_path / "session") as session:
         clean = speech_at(speech, 16_000, 2.0)

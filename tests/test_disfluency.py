@@ -16,15 +16,15 @@ from scipy.signal import lfilter
 
 from agent.clean import audacity_labels, clean_file, cut_from_record, render_report
 from evals.suites.disfluency import seam_clicks
-from tools.audio import Audio, load, save
-from tools.disfluency import acoustic_detections, lexical_detections
-from tools.errors import AudioInputError, ToolArgumentError
+from tools.algorithms.disfluency import acoustic_detections, lexical_detections
+from tools.algorithms.render_cuts import Cut, plan_render, render_cuts
+from tools.algorithms.speech_frames import frame_features
+from tools.algorithms.transcript import Segment, Transcript, Word
+from tools.core.audio import Audio, load, save
+from tools.core.errors import AudioInputError, ToolArgumentError
+from tools.core.session import Session
 from tools.registry import call_tool
 from tools.remove_disfluencies import plan_cuts, remove_disfluencies, select_cuts
-from tools.render_cuts import Cut, plan_render, render_cuts
-from tools.session import Session
-from tools.speech_frames import frame_features
-from tools.transcript import Segment, Transcript, Word
 
 NOISE_DBFS = -60.0
 # (text, espeak speed in words per minute or None for silence, seconds of silence after it)
@@ -162,7 +162,7 @@ def test_fillers_between_pauses_leave_a_natural_gap(recording, cleaned):
 def test_held_chords_of_music_are_not_fillers():
     """Held chords with rests between them pass the signal measures as lone "uh"s (checked below);
     the speech detector keeps them, and the rests, out of the cut list."""
-    from tools.acoustic_fillers import detect_acoustic_fillers
+    from tools.algorithms.acoustic_fillers import detect_acoustic_fillers
 
     rate, notes = 16_000, []
     for k, f0 in enumerate([220, 294, 262, 330, 247, 392, 220, 294]):
@@ -190,7 +190,7 @@ def test_close_cuts_merge_into_one_seam():
 
 
 def test_planning_merges_fillers_separated_by_silence():
-    from tools.disfluency import Detection
+    from tools.algorithms.disfluency import Detection
 
     quiet = [(0.9, 1.2), (1.5, 1.8)]
     found = [Detection("filler", 1.2, 1.5, 0.9, "acoustic", "uh"),
@@ -354,7 +354,7 @@ def test_clean_with_denoise_and_loudness(recording, tmp_path):
     report = clean_file(source, tmp_path / "b.wav", transcript="none", denoise=True,
                         loudness_lufs=-16.0)
     assert any("denoised with" in note for note in report["notes"])
-    from tools.dsp import integrated_loudness
+    from tools.core.dsp import integrated_loudness
 
     out = load(tmp_path / "b.wav")
     assert integrated_loudness(out.samples, out.sample_rate) == pytest.approx(-16.0, abs=0.5)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from evals.metrics import si_sdr_db
-from tools.audio import Audio, load, resample, save
-from tools.dsp import rms_db
+from tools.core.audio import Audio, load, resample, save
+from tools.core.dsp import rms_db
 
 RATE = 22_050
 

@@ -7,7 +7,7 @@ import pytest
 
 from agent.planner import plan_request
 from evals.metrics import snr_db
-from tools.audio import Audio, load, save
+from tools.core.audio import Audio, load, save
 
 RATE = 44_100
 

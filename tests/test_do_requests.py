@@ -12,7 +12,7 @@ import pytest
 
 from evals.outcomes import check_outcome
 from tests.conftest import noise, sine
-from tools.audio import Audio, load, save
+from tools.core.audio import Audio, load, save
 
 DEV = Path(__file__).parents[1].parent / "shared" / "requests" / "dev.jsonl"
 # a few phrasings of our own beyond dev.jsonl, through the same command line

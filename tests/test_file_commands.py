@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from evals.metrics import si_sdr_db
-from tools.audio import Audio, load, resample, save
+from tools.core.audio import Audio, load, resample, save
 
 
 @pytest.fixture

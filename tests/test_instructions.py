@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tests.conftest import noise
-from tools.audio import load
-from tools.dsp import integrated_loudness, rms_db
+from tools.core.audio import load
+from tools.core.dsp import integrated_loudness, rms_db
 
 
 @pytest.fixture

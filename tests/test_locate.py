@@ -10,15 +10,15 @@ import pytest
 from scipy.signal import butter, sosfilt
 
 from tests.conftest import SPEECH_TEXT, espeak, sine
-from tools import detect
-from tools.audio import Audio, load
+from tools.algorithms import detect
+from tools.algorithms.transcript import Segment, Transcript, Word
+from tools.algorithms.vad import mono_resampled, speech_activity
+from tools.core.audio import Audio, load
+from tools.core.session import Session
 from tools.locate import choose, find_fillers, find_repeats, locate_in_transcript
 from tools.models.sphinx import SphinxTranscriber, align
 from tools.registry import call_tool
-from tools.session import Session
 from tools.transcribe import CACHE_FOLDER, audio_key
-from tools.transcript import Segment, Transcript, Word
-from tools.vad import mono_resampled, speech_activity
 
 RATE = 22_050
 PAUSES = ((0.8, "Today we talk about recording at home."), (1.5, "Thank you for listening."))

@@ -159,7 +159,7 @@ def test_log_spectral_distance():
 
 def test_seam_click_score_tells_a_butt_splice_from_a_crossfade():
     from evals.suites.spine import seam_click_score
-    from tools.audio import Audio
+    from tools.core.audio import Audio
     from tools.cut import cut
 
     rate = 44_100

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy.signal import butter, sosfilt
 
-from tools.audio import Audio, load, save
-from tools.dsp import integrated_loudness, rms_db
-from tools.session import Session
+from tools.core.audio import Audio, load, save
+from tools.core.dsp import integrated_loudness, rms_db
+from tools.core.session import Session
 
 PLAN = [
     {"tool": "cut", "args": {"start_s": 1.0, "end_s": 2.0}},

@@ -22,9 +22,9 @@ from agent.phrases import (
 )
 from agent.planner import CAPABILITIES, EXAMPLES, NotUnderstood, PlannedCall, plan_request
 from evals.outcomes import check_outcome
-from tools.audio import Audio
+from tools.core.audio import Audio
+from tools.core.session import Session
 from tools.registry import TOOLS, call_tool, validate_call
-from tools.session import Session
 
 DEV = Path(__file__).parents[1].parent / "shared" / "requests" / "dev.jsonl"
 

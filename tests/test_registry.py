@@ -7,7 +7,7 @@ import json
 import jsonschema
 import pytest
 
-from tools.errors import ToolArgumentError
+from tools.core.errors import ToolArgumentError
 from tools.registry import TOOLS, call_tool, validate_call
 
 
@@ -101,7 +101,7 @@ def test_bad_arguments_give_one_line_naming_argument_value_and_range(name, argum
 
 def test_call_tool_refuses_times_outside_the_track(tmp_path):
     from tests.conftest import sine
-    from tools.session import Session
+    from tools.core.session import Session
 
     with Session.create(tmp_path / "s") as session:
         session.add_track("a", sine(duration_s=2.0))

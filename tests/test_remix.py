@@ -7,14 +7,14 @@ import pytest
 from scipy.signal import butter, sosfilt
 
 from tests.conftest import noise, sine
-from tools.audio import Audio, load
-from tools.dsp import integrated_loudness
+from tools.core.audio import Audio, load
+from tools.core.dsp import integrated_loudness
+from tools.core.errors import ToolArgumentError
+from tools.core.session import Session
 from tools.ducking import apply_ducking, duck
-from tools.errors import ToolArgumentError
 from tools.match import long_term_spectrum, match_eq, smooth_octaves
 from tools.registry import call_tool
 from tools.remix import Part, pan_gains, remix
-from tools.session import Session
 
 RATE = 44_100
 

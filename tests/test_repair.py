@@ -12,14 +12,14 @@ from conftest import assert_untouched_and_finite, espeak, harmonic, mono
 from scipy.signal import butter, chirp, sosfilt
 
 from evals.metrics import snr_db
-from tools import ar
-from tools.audio import Audio
+from tools.algorithms import ar
 from tools.breaths import reduce_breaths
+from tools.core.audio import Audio
+from tools.core.errors import ToolArgumentError, ToolError
+from tools.core.session import Session
 from tools.declick import declick
-from tools.errors import ToolArgumentError, ToolError
 from tools.inpaint import inpaint_gap
 from tools.registry import call_tool
-from tools.session import Session
 
 
 def melody(duration_s: float = 6.0, *, rate: int = RATE) -> np.ndarray:

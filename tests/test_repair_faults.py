@@ -10,10 +10,10 @@ from conftest import REPAIR_RATE as RATE
 from conftest import assert_untouched_and_finite, harmonic, mono
 
 from evals.metrics import snr_db
-from tools.audio import Audio, load, save
+from tools.core.audio import Audio, load, save
+from tools.core.errors import ToolError
 from tools.declip import declip
 from tools.dropouts import repair_dropouts
-from tools.errors import ToolError
 
 # ----------------------------------------------------------------------------- dropouts
 

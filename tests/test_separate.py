@@ -11,8 +11,9 @@ import soundfile as sf
 import torch
 
 from evals.metrics import si_sdr_db
-from tools.audio import Audio
-from tools.errors import SetupError, ToolArgumentError
+from tools.core.audio import Audio
+from tools.core.errors import SetupError, ToolArgumentError
+from tools.core.session import Session
 from tools.models.classical_separation import HpssSeparator, RepetSimSeparator
 from tools.models.demucs_model import DemucsSeparator, load_demucs, save_model_repo
 from tools.registry import call_tool
@@ -21,7 +22,6 @@ from tools.separate import (
     separate,
     separate_file,
 )
-from tools.session import Session
 
 SOURCES = ["drums", "bass", "other", "vocals"]
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import noise, sine
-from tools.dsp import rms_db
-from tools.errors import SessionError, ToolArgumentError
+from tools.core.dsp import rms_db
+from tools.core.errors import SessionError, ToolArgumentError
+from tools.core.session import JOURNAL, Session
 from tools.gain import gain
-from tools.session import JOURNAL, Session
 
 
 def test_every_edit_is_a_version_and_undo_redo_are_bit_exact(tmp_path):

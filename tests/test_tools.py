@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from conftest import bursts, sine
 
-from tools.audio import Audio
+from tools.core.audio import Audio
+from tools.core.dsp import peak_db, rms_db
+from tools.core.errors import ToolArgumentError
 from tools.cut import cut
-from tools.dsp import peak_db, rms_db
-from tools.errors import ToolArgumentError
 from tools.fade import fade
 from tools.gain import gain
 from tools.insert_silence import insert_silence

@@ -7,10 +7,10 @@ import pyloudnorm
 import pytest
 from conftest import bursts, percussive, sine
 
-from tools.audio import Audio, load
 from tools.convert import convert
-from tools.dsp import integrated_loudness, rms_db, true_peak_db
-from tools.errors import ToolError
+from tools.core.audio import Audio, load
+from tools.core.dsp import integrated_loudness, rms_db, true_peak_db
+from tools.core.errors import ToolError
 from tools.gain import gain
 from tools.info import info
 from tools.normalize_loudness import normalize_loudness

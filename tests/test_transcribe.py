@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 
 from tests.conftest import SPEECH_TEXT, espeak
-from tools.audio import Audio, load
-from tools.errors import SetupError
+from tools.algorithms.transcript import Segment, Transcript, Word
+from tools.algorithms.transcript_export import export, from_json, to_json, to_srt, to_text, to_vtt
+from tools.algorithms.vad import speech_activity
+from tools.core.audio import Audio, load
+from tools.core.errors import SetupError
+from tools.core.session import Session
 from tools.models import sphinx, whisper
 from tools.registry import call_tool
-from tools.session import Session
 from tools.transcribe import get_transcript
-from tools.transcript import Segment, Transcript, Word
-from tools.transcript_export import export, from_json, to_json, to_srt, to_text, to_vtt
-from tools.vad import speech_activity
 
 RANDOM_MODEL_VERSION = "v1"
 

@@ -1,5 +1,5 @@
 """echo-agent tools: the Audio type, the session workspace and one module per editing tool.
 
 Nothing in this package prints, exits or configures logging: tools return results or raise
-:class:`tools.errors.EchoError` subclasses, and the CLI in :mod:`agent` reports them.
+:class:`tools.core.errors.EchoError` subclasses, and the CLI in :mod:`agent` reports them.
 """

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import Field
 
-from tools.audio import Audio
-from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
-from tools.errors import ToolArgumentError
+from tools.core.audio import Audio
+from tools.core.errors import ToolArgumentError
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
 from tools.inpaint import fill_span
-from tools.session import Session
 
 FRAME_S, HOP_S = 0.040, 0.010
 MIN_BREATH_S, MAX_BREATH_S = 0.150, 0.800

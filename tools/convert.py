@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from tools.audio import Audio, resample, to_channels
-from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
-from tools.session import Session
+from tools.core.audio import Audio, resample, to_channels
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
 
 
 class Args(ToolArgs):

@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from tools.audio import Audio
-from tools.base import SpanArgs, Tool, ToolResult, commit_edit, track_field
-from tools.dsp import equal_power_crossfade, quietest_index
-from tools.errors import ToolArgumentError
-from tools.session import Session
+from tools.core.audio import Audio
+from tools.core.dsp import equal_power_crossfade, quietest_index
+from tools.core.errors import ToolArgumentError
+from tools.core.session import Session
+from tools.core.tool import SpanArgs, Tool, ToolResult, commit_edit, track_field
 
 
 class Args(SpanArgs):

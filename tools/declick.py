@@ -16,7 +16,7 @@ Detection is AR-residual outlier detection (Vaseghi & Rayner), per channel:
    closer than ``MERGE_S`` form one event; an event longer than ``max_click_ms`` is sound (a
    drum hit, a plosive), not a click, and is left alone.
 4. Each click is filled by two-sided least-squares AR interpolation, the short-gap method of
-   :mod:`tools.ar`, in time order, so later repairs see earlier ones.
+   :mod:`tools.algorithms.ar`, in time order, so later repairs see earlier ones.
 
 Blocks of ``BLOCK_S`` (plus margins) keep memory bounded by the block, not the file. Known
 limits, measured on the repair eval: in 16 kHz read speech, plosive bursts and sharp glottal
@@ -34,11 +34,11 @@ from pydantic import Field
 from scipy.ndimage import median_filter
 from scipy.signal import fftconvolve
 
-from tools import ar
-from tools.audio import Audio
-from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
-from tools.errors import ToolArgumentError
-from tools.session import Session
+from tools.algorithms import ar
+from tools.core.audio import Audio
+from tools.core.errors import ToolArgumentError
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
 
 BLOCK_S = 1.0
 MODEL_WINDOW_S = 0.046

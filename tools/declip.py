@@ -25,11 +25,11 @@ import numpy as np
 from pydantic import Field
 from scipy.linalg import cho_factor, cho_solve
 
-from tools import ar
-from tools.audio import Audio
-from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
-from tools.errors import ToolArgumentError, ToolError
-from tools.session import Session
+from tools.algorithms import ar
+from tools.core.audio import Audio
+from tools.core.errors import ToolArgumentError, ToolError
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
 
 WINDOW_S = 0.025
 MARGIN_S = 0.002

@@ -13,7 +13,7 @@ Backends (``backend=``):
   says which ran and why.
 
 Every backend resamples to its own rate and back, handles any channel count (each channel alone),
-works through :func:`tools.overlap_add.overlap_add` in 30 s segments (memory bounded by the segment)
+works through :func:`tools.core.overlap_add.overlap_add` in 30 s segments (memory bounded by the segment)
 and returns audio sample-aligned with the input, of the same length, channels and rate.
 ``attenuation_limit_db`` caps how far the noise is turned down: small values ("a little") keep some
 of the background, as the reduction amount of iZotope RX's de-noise modules.
@@ -31,15 +31,15 @@ import numpy as np
 from pydantic import Field
 from scipy.signal import resample_poly
 
-from tools.audio import Audio
-from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
-from tools.errors import ToolArgumentError
+from tools.core.audio import Audio
+from tools.core.errors import ToolArgumentError
+from tools.core.overlap_add import overlap_add
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
 from tools.models import Denoiser
 from tools.models.deepfilter import find_model_dir, load_deepfilternet, search_dirs
 from tools.models.rnnoise import RNNoise
 from tools.models.wiener import is_wideband, wiener_denoise
-from tools.overlap_add import overlap_add
-from tools.session import Session
 
 Backend = Literal["auto", "deepfilternet", "hybrid", "rnnoise", "classical"]
 BACKENDS: tuple[str, ...] = ("auto", "deepfilternet", "hybrid", "rnnoise", "classical")

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import Field
 
-from tools.audio import Audio
-from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
-from tools.errors import ToolArgumentError, ToolError
+from tools.core.audio import Audio
+from tools.core.errors import ToolArgumentError, ToolError
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
 from tools.inpaint import fill_span
-from tools.session import Session
 
 BLOCK_S = 1.0
 EDGE_S = 0.010

@@ -1,6 +1,6 @@
 """duck: lower a music track by N dB wherever a speech track has speech, with smooth ramps.
 
-Speech presence comes from :func:`tools.vad.speech_activity` on the speech track (Silero VAD, or
+Speech presence comes from :func:`tools.algorithms.vad.speech_activity` on the speech track (Silero VAD, or
 frame energy without onnxruntime). Pauses shorter than ``hold_ms`` keep the music down, so it does
 not pump between words. Working offline, the ducker looks ahead: the fade down (a raised-cosine
 curve in dB, ``ramp_ms`` long) ends as the speech starts, and the fade back up starts as it ends.
@@ -14,11 +14,11 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import Field
 
-from tools.audio import Audio
-from tools.base import Tool, ToolArgs, ToolResult, commit_edit
-from tools.errors import ToolArgumentError
-from tools.session import Session
-from tools.vad import speech_activity
+from tools.algorithms.vad import speech_activity
+from tools.core.audio import Audio
+from tools.core.errors import ToolArgumentError
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit
 
 CONTROL_RATE_HZ = 1000  # the gain curve is computed every 1 ms and interpolated in between
 _BLOCK = 1 << 20

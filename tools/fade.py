@@ -7,11 +7,11 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from tools.audio import Audio
-from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
-from tools.dsp import fade_curve
-from tools.errors import ToolArgumentError
-from tools.session import Session
+from tools.core.audio import Audio
+from tools.core.dsp import fade_curve
+from tools.core.errors import ToolArgumentError
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
 
 
 class Args(ToolArgs):

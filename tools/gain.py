@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from tools.audio import Audio
-from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
-from tools.dsp import db_to_amplitude, peak_db
-from tools.session import Session
+from tools.core.audio import Audio
+from tools.core.dsp import db_to_amplitude, peak_db
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
 
 MAX_GAIN_DB = 60.0
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tools.base import Tool, ToolArgs, ToolResult
-from tools.errors import ToolError
-from tools.session import Session
+from tools.core.errors import ToolError
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult
 
 
 class Args(ToolArgs):

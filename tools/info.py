@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tools.audio import Audio
-from tools.base import Tool, ToolArgs, ToolResult, track_field
-from tools.dsp import integrated_loudness, peak_db, rms_db, true_peak_db
-from tools.session import Session
+from tools.core.audio import Audio
+from tools.core.dsp import integrated_loudness, peak_db, rms_db, true_peak_db
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, track_field
 
 
 class Args(ToolArgs):

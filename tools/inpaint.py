@@ -2,7 +2,7 @@
 
 Three methods, chosen by the gap's length and surroundings unless the caller names one:
 
-- ``ar``: two-sided least-squares AR interpolation (:mod:`tools.ar`), each channel alone. Best for
+- ``ar``: two-sided least-squares AR interpolation (:mod:`tools.algorithms.ar`), each channel alone. Best for
   short gaps (up to ``AUTO_AR_MAX_S``); refused beyond ``AR_MAX_S``, where its fill fades out.
 - ``similarity``: copies the stretch of the same recording whose surroundings best match the
   gap's surroundings (log band energies, then the waveform at both seams), with level matching
@@ -25,11 +25,11 @@ import numpy as np
 from pydantic import Field, model_validator
 from scipy.signal import fftconvolve
 
-from tools import ar
-from tools.audio import Audio
-from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
-from tools.errors import ToolArgumentError, ToolError
-from tools.session import Session
+from tools.algorithms import ar
+from tools.core.audio import Audio
+from tools.core.errors import ToolArgumentError, ToolError
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
 
 Method = Literal["auto", "ar", "similarity", "room_tone"]
 AUTO_AR_MAX_S = 0.080

@@ -5,11 +5,11 @@ Transcript kinds (the words come from :func:`tools.transcribe.get_transcript`, c
 - ``word`` / ``phrase``: the text, matched loosely (case and punctuation ignored; exact matches
   first, else close spellings, "colour" ~ "color"), in time order or nearest ``near_s`` first;
   ``occurrence`` picks one (1 = first, 2 = second, -1 = last).
-- ``fillers``: um, uh, er, hmm, ... (:data:`tools.transcript.FILLERS_EN` and their stretched forms).
+- ``fillers``: um, uh, er, hmm, ... (:data:`tools.algorithms.transcript.FILLERS_EN` and their stretched forms).
 - ``repeats``: a word or a run of up to 3 words said twice in a row ("the the", "I think I think");
   the span covers the first copy up to the start of the second, i.e. what to cut to keep one.
 
-Signal kinds (:mod:`tools.detect`, no transcript needed): ``pauses`` (between speech, at least
+Signal kinds (:mod:`tools.algorithms.detect`, no transcript needed): ``pauses`` (between speech, at least
 ``min_pause_s``), ``silence``, ``speech``, ``non_speech``, ``breaths``, ``clicks``, ``clipping``.
 """
 
@@ -21,14 +21,14 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from tools import detect
-from tools.audio import Audio
-from tools.base import Tool, ToolArgs, ToolResult, track_field
-from tools.detect import Span, describe_spans
-from tools.errors import ToolArgumentError
-from tools.session import Session
-from tools.transcript import FILLERS_EN, Transcript, Word
-from tools.vad import speech_activity
+from tools.algorithms import detect
+from tools.algorithms.detect import Span, describe_spans
+from tools.algorithms.transcript import FILLERS_EN, Transcript, Word
+from tools.algorithms.vad import speech_activity
+from tools.core.audio import Audio
+from tools.core.errors import ToolArgumentError
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, track_field
 
 WORD_KINDS = ("word", "phrase", "fillers", "repeats")
 SIGNAL_KINDS = ("pauses", "silence", "speech", "non_speech", "breaths", "clicks", "clipping")

@@ -20,13 +20,13 @@ import numpy as np
 from pydantic import Field
 from scipy.signal import fftconvolve, firwin2, welch
 
-from tools.audio import Audio
-from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
-from tools.dsp import integrated_loudness
-from tools.errors import ToolArgumentError, ToolError
+from tools.core.audio import Audio
+from tools.core.dsp import integrated_loudness
+from tools.core.errors import ToolArgumentError, ToolError
+from tools.core.overlap_add import overlap_add
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
 from tools.normalize_loudness import normalize_loudness
-from tools.overlap_add import overlap_add
-from tools.session import Session
 
 FRAME_S = 0.186  # 8192 samples at 44.1 kHz
 LOW_HZ = 20.0

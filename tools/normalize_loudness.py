@@ -12,12 +12,12 @@ import math
 import numpy as np
 from pydantic import Field
 
-from tools.audio import Audio
-from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
-from tools.dsp import db_to_amplitude, integrated_loudness, limit_true_peak
-from tools.dsp import true_peak_db as true_peak_db_of
-from tools.errors import ToolError
-from tools.session import Session
+from tools.core.audio import Audio
+from tools.core.dsp import db_to_amplitude, integrated_loudness, limit_true_peak
+from tools.core.dsp import true_peak_db as true_peak_db_of
+from tools.core.errors import ToolError
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
 
 _MAX_PASSES = 8
 _MAX_LIMITING_DB = 40.0  # never push the gain more than this above the unlimited gain

@@ -36,9 +36,9 @@ from tools import (
     transcribe,
     trim,
 )
-from tools.base import Tool, ToolResult
-from tools.errors import ToolArgumentError
-from tools.session import Session
+from tools.core.errors import ToolArgumentError
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolResult
 
 TOOLS: tuple[Tool, ...] = (
     info.TOOL,

@@ -19,11 +19,11 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from tools.audio import Audio, resample
-from tools.base import Tool, ToolArgs, ToolResult
-from tools.dsp import db_to_amplitude, peak_db
-from tools.errors import ToolArgumentError
-from tools.session import TRACK_NAME, Session
+from tools.core.audio import Audio, resample
+from tools.core.dsp import db_to_amplitude, peak_db
+from tools.core.errors import ToolArgumentError
+from tools.core.session import TRACK_NAME, Session
+from tools.core.tool import Tool, ToolArgs, ToolResult
 
 STEM_NAMES = ("vocals", "drums", "bass", "other", "guitar", "piano", "no_vocals")
 Preset = Literal["karaoke", "acapella"]

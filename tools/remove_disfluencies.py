@@ -1,7 +1,7 @@
 """remove_disfluencies: take out "um"s, "uh"s, stutters and dead air so that no edit can be heard.
 
-The pure function :func:`remove_disfluencies` detects (:func:`tools.disfluency.detect_disfluencies`),
-plans the cuts (:func:`plan_cuts`) and renders them (:func:`tools.render_cuts.render_cuts`). The
+The pure function :func:`remove_disfluencies` detects (:func:`tools.algorithms.disfluency.detect_disfluencies`),
+plans the cuts (:func:`plan_cuts`) and renders them (:func:`tools.algorithms.render_cuts.render_cuts`). The
 tool adapter finds a transcript first (the session's best transcription backend; pocketsphinx
 offline) and says which one it used, plainly when it was the offline fallback.
 """
@@ -16,20 +16,20 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from tools.audio import Audio
-from tools.base import Tool, ToolArgs, ToolResult, commit_edit, track_field
-from tools.disfluency import (
+from tools.algorithms.disfluency import (
     EDGE_KEEP_S,
     LISTED_CONFIDENCE,
     Detection,
     check_level,
     detect_disfluencies,
 )
-from tools.errors import ToolArgumentError
-from tools.render_cuts import Cut, render_cuts
-from tools.session import Session
-from tools.speech_frames import FrameFeatures, frame_features, silences
-from tools.transcript import FILLERS_EN, Transcript
+from tools.algorithms.render_cuts import Cut, render_cuts
+from tools.algorithms.speech_frames import FrameFeatures, frame_features, silences
+from tools.algorithms.transcript import FILLERS_EN, Transcript
+from tools.core.audio import Audio
+from tools.core.errors import ToolArgumentError
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
 
 log = logging.getLogger(__name__)
 _TOUCH_S = 0.05  # a silence this close to a removal's edge is part of it
@@ -173,7 +173,7 @@ def plan_cuts(detections: list[Detection], silences: list[tuple[float, float]], 
     """Cuts for ``detections``: those at ``min_confidence`` or above enabled, weaker ones listed
     disabled (a reviewer may switch them on), each taking the silence around it and leaving a
     natural gap; long pauses shortened to ``keep_pause_s``. Sorted by time, never overlapping.
-    ``silences``: the recording's silences, sorted (:func:`tools.speech_frames.silences`)."""
+    ``silences``: the recording's silences, sorted (:func:`tools.algorithms.speech_frames.silences`)."""
     quiet = _Quiet(silences)
     strong = [d for d in detections if d.kind != "pause" and d.confidence >= min_confidence]
     weak = [d for d in detections if d.kind != "pause" and d.confidence < min_confidence]

@@ -12,7 +12,7 @@ Backends (``backend=``):
 
 Demucs wants 44.1 kHz stereo: each chunk is resampled and upmixed in, and the stems go back to the
 input's rate and channel count, sample-aligned. Long files go through
-:func:`tools.overlap_add.overlap_add_blocks` in 60 s chunks with run-up context, so memory is
+:func:`tools.core.overlap_add.overlap_add_blocks` in 60 s chunks with run-up context, so memory is
 bounded by one chunk; :func:`separate_file` also reads and writes the files block by block.
 Two-stem mode keeps one stem and sums the others (``no_vocals``), as ``demucs --two-stems``.
 """
@@ -32,13 +32,13 @@ import soundfile as sf
 from pydantic import Field
 from scipy.signal import resample_poly
 
-from tools.audio import Audio, atomic_path, load
-from tools.base import Tool, ToolArgs, ToolResult, track_field
-from tools.errors import SetupError, ToolArgumentError
+from tools.core.audio import Audio, atomic_path, load
+from tools.core.errors import SetupError, ToolArgumentError
+from tools.core.overlap_add import overlap_add_blocks
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, track_field
 from tools.models.classical_separation import classical_separator
 from tools.models.demucs_model import DEFAULT_MODEL, MODELS, Separator, load_demucs
-from tools.overlap_add import overlap_add_blocks
-from tools.session import Session
 
 Backend = Literal["auto", "demucs", "classical"]
 CLASSICAL_STEMS = ("vocals", "drums")

@@ -33,11 +33,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from tools.audio import Audio, atomic_path
-from tools.base import Tool, ToolArgs, ToolResult, track_field
-from tools.errors import SetupError, ToolArgumentError
-from tools.session import Session
-from tools.transcript import Transcriber, Transcript
+from tools.algorithms.transcript import Transcriber, Transcript
+from tools.core.audio import Audio, atomic_path
+from tools.core.errors import SetupError, ToolArgumentError
+from tools.core.session import Session
+from tools.core.tool import Tool, ToolArgs, ToolResult, track_field
 
 BACKENDS = ("auto", "whisper", "pocketsphinx")
 CACHE_FOLDER = "transcripts"

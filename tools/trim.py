@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from tools.audio import Audio
-from tools.base import SpanArgs, Tool, ToolResult, commit_edit, track_field
+from tools.core.audio import Audio
+from tools.core.dsp import fade_curve
+from tools.core.session import Session
+from tools.core.tool import SpanArgs, Tool, ToolResult, commit_edit, track_field
 from tools.cut import check_span
-from tools.dsp import fade_curve
-from tools.session import Session
 
 
 class Args(SpanArgs):

@@ -32,7 +32,7 @@ from scipy.signal import resample_poly
 from evals.corpus import corpus_path
 from evals.metrics import si_sdr_db
 from evals.runner import SuiteResult
-from tools.audio import Audio, load
+from tools.core.audio import Audio, load
 from tools.denoise import denoise
 
 NOISES = ("airport", "babble", "car", "exhibition", "restaurant", "station", "street", "train")
@@ -147,12 +147,12 @@ _COST_SCRIPT = r"""
 import json, os, sys, tempfile, time
 import numpy as np
 backend, seconds, source = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-from tools.audio import Audio, load
+from tools.core.audio import Audio, load
 from tools.denoise import denoise
 model = None
 if backend.startswith("deepfilternet"):
     import torch
-    from tools import torchaudio_compat
+    from tools.models import torchaudio_compat
     torchaudio_compat.install()
     from df.enhance import init_df
     from tools.models.deepfilter import load_deepfilternet

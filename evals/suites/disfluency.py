@@ -47,9 +47,9 @@ from agent.clean import clean_file, cut_from_record
 from evals.corpus import CorpusMissing, corpus_path
 from evals.runner import SuiteResult
 from evals.suites.spine import CLICK_PERCENTILE, SEAM_MARGIN_S, transient_measure
-from tools.audio import Audio, load, save
-from tools.render_cuts import RenderPlan, plan_render
-from tools.transcript import Segment, Transcript, Word
+from tools.algorithms.render_cuts import RenderPlan, plan_render
+from tools.algorithms.transcript import Segment, Transcript, Word
+from tools.core.audio import Audio, load, save
 
 FILLERS = frozenset({"uh", "um", "er"})
 DEV_FILES = frozenset({"mfa_uh", "mfa_uhuh", "mfa_um", "mfa_long", "mfa_affectation", "mfa_the",
@@ -241,7 +241,7 @@ def file_row(row: dict) -> dict:
 def build_hour(path: Path, *, duration_s: float = 3600.0, seed: int = 0) -> float:
     """Write a long 16 kHz recording to ``path``: corpus files and synthetic speech with fillers,
     in turn, streamed to disk (the builder never holds more than one piece)."""
-    from tools.audio import resample
+    from tools.core.audio import resample
 
     pieces = sorted(corpus_path("disfluency").glob("*.flac"))
     written, k = 0.0, 0

@@ -21,7 +21,7 @@ import soundfile as sf
 from evals.corpus import corpus_root
 from evals.runner import SuiteResult
 from evals.suites.spine import PLAN
-from tools.audio import load
+from tools.core.audio import load
 
 SOURCE = "general/Kevin_MacLeod_-_Vibe_Ace.hq.ogg"
 REPAIR_PLAN = [{"tool": "declick", "args": {}}, {"tool": "repair_dropouts", "args": {}}]

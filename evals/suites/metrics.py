@@ -16,7 +16,7 @@ import numpy as np
 from evals.corpus import CorpusMissing, corpus_path
 from evals.metrics import sdr_db, si_sdr_db
 from evals.runner import SuiteResult
-from tools.audio import load
+from tools.core.audio import load
 
 BSS_TOLERANCE_DB = 0.01  # mir_eval's own tests use an absolute tolerance of 1e-2
 SI_SDR_TOLERANCE_DB = 1e-6

@@ -10,11 +10,11 @@ import numpy as np
 
 from evals.metrics import snr_db
 from evals.suites.repair_inpaint import SEED, active_positions, load_excerpt
-from tools.audio import Audio
+from tools.core.audio import Audio
+from tools.core.errors import ToolError
 from tools.declick import declick
 from tools.declip import declip
 from tools.dropouts import repair_dropouts
-from tools.errors import ToolError
 
 CLICK_SECONDS, CLICKS_PER_SECOND = 40.0, 2.0
 CLIP_SECONDS, CLIP_BELOW_PEAK_DB = 6.0, (1.0, 3.0, 6.0, 10.0)

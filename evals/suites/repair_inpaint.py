@@ -11,9 +11,9 @@ import numpy as np
 
 from evals.corpus import corpus_root
 from evals.metrics import log_spectral_distance_db, snr_db
-from tools import ar
-from tools.audio import load
-from tools.errors import ToolError
+from tools.algorithms import ar
+from tools.core.audio import load
+from tools.core.errors import ToolError
 from tools.inpaint import fill_span
 
 GAPS_MS = (5, 10, 20, 50, 100, 250)
@@ -38,7 +38,7 @@ def lsar_baseline(x: np.ndarray, start: int, count: int) -> np.ndarray:
     The classic LSAR interpolation (Janssen et al. 1986) without its iteration: the
     ``BASELINE_CONTEXT`` (2048) samples on each side of the gap; one AR model of order
     ``min(256, context // 2)`` fitted to both by ordinary least squares (covariance method, rows
-    wholly inside one side; :func:`tools.ar.fit_ar_joint`, whose -60 dB diagonal loading only keeps
+    wholly inside one side; :func:`tools.algorithms.ar.fit_ar_joint`, whose -60 dB diagonal loading only keeps
     the normal equations solvable on band-limited files); then the gap samples that minimise the
     model's residual energy over every row touching the gap, in one solve. On jfk.flac this
     reproduces FACTS.md's speech column within the spread of gap positions (measured: 10.8/3.3/1.8

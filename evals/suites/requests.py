@@ -20,7 +20,7 @@ from agent.workspace import ScratchSession
 from evals.corpus import CorpusMissing, corpus_root
 from evals.outcomes import check_outcome
 from evals.runner import SuiteResult
-from tools.audio import Audio, load, resample, to_channels
+from tools.core.audio import Audio, load, resample, to_channels
 
 RECORDINGS = (
     "general/3436-172162-0000.hq.ogg",      # LibriSpeech, 16.7 s speech

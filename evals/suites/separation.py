@@ -33,7 +33,7 @@ import soundfile as sf
 from evals.corpus import corpus_path
 from evals.metrics import sdr_db
 from evals.runner import SuiteResult
-from tools.audio import Audio, load
+from tools.core.audio import Audio, load
 
 STEMS = ("drums", "bass", "other", "vocals")
 MEMORY_FACTOR = 1.5

@@ -21,7 +21,7 @@ from agent.workspace import ScratchSession, open_input
 from evals.corpus import CorpusMissing, corpus_root
 from evals.metrics import duration_s, lufs
 from evals.runner import SuiteResult
-from tools.dsp import true_peak_db
+from tools.core.dsp import true_peak_db
 
 PLAN = (
     PlanStep("cut", {"start_s": 1.0, "end_s": 2.0}),

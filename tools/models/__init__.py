@@ -1,7 +1,7 @@
 """Model adapters behind small protocols, so that tests can pass tiny models through the same code.
 
 Each adapter has real loading code for real weights (a local folder, the usual cache, or a download
-on a connected machine) and raises :class:`tools.errors.SetupError` saying where it looked and what
+on a connected machine) and raises :class:`tools.core.errors.SetupError` saying where it looked and what
 to do when they are missing. Tools load models lazily, once per session (``session.models``).
 """
 

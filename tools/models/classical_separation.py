@@ -19,7 +19,7 @@ import numpy as np
 from scipy.ndimage import median_filter
 from scipy.signal import istft, stft
 
-from tools.errors import ToolArgumentError
+from tools.core.errors import ToolArgumentError
 from tools.models.demucs_model import Separator
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.errors import SetupError
+from tools.core.errors import SetupError
 
 ENV_DIR = "ECHO_AGENT_DFN_DIR"
 OFFLINE_ENV = ("ECHO_AGENT_OFFLINE", "HF_HUB_OFFLINE")
@@ -86,7 +86,7 @@ def _missing(looked: list[Path], why: str) -> SetupError:
 
 
 def _import_df():
-    from tools import torchaudio_compat
+    from tools.models import torchaudio_compat
 
     try:
         torchaudio_compat.install()  # df.io imports torchaudio at import time; see that module

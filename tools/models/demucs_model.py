@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from tools.errors import SetupError, ToolArgumentError
+from tools.core.errors import SetupError, ToolArgumentError
 
 REPO_ENV = "ECHO_AGENT_DEMUCS_REPO"
 DEFAULT_MODEL = "htdemucs"

@@ -12,7 +12,7 @@ import ctypes
 
 import numpy as np
 
-from tools.errors import SetupError
+from tools.core.errors import SetupError
 
 SAMPLE_RATE_HZ = 48_000
 FRAME_SAMPLES = 480

@@ -20,10 +20,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
-from tools.audio import Audio
-from tools.errors import SetupError, ToolArgumentError, ToolError
-from tools.transcript import Segment, Transcript, Word
-from tools.vad import VAD_RATE_HZ, mono_resampled, speech_activity
+from tools.algorithms.transcript import Segment, Transcript, Word
+from tools.algorithms.vad import VAD_RATE_HZ, mono_resampled, speech_activity
+from tools.core.audio import Audio
+from tools.core.errors import SetupError, ToolArgumentError, ToolError
 
 SAMPLE_RATE_HZ = VAD_RATE_HZ
 FRAMES_PER_S = 100
@@ -107,7 +107,7 @@ def _probability(decoder, seg) -> float:
 
 
 class SphinxTranscriber:
-    """:class:`tools.transcript.Transcriber` for pocketsphinx free decoding (English only)."""
+    """:class:`tools.algorithms.transcript.Transcriber` for pocketsphinx free decoding (English only)."""
 
     name = NAME
 

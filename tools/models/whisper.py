@@ -16,7 +16,7 @@ CPU with int8.
 
 Transcription goes through :class:`faster_whisper.BatchedInferencePipeline` (several 30 s clips
 decoded together: the large speed-up on GPU, a smaller one on CPU) with word timestamps. The clips
-come from Silero VAD (:mod:`tools.vad`): speech regions merged up to 29.5 s, never across a silence
+come from Silero VAD (:mod:`tools.algorithms.vad`): speech regions merged up to 29.5 s, never across a silence
 longer than 3 s. The file is walked in windows of at most :data:`WINDOW_S`, resampled to 16 kHz one
 window at a time, so memory is bounded by one window. Whisper tends to drop fillers ("um", "uh");
 a short filler-bearing initial prompt (:data:`FILLER_PROMPT`) nudges it to write them.
@@ -29,10 +29,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.audio import Audio
-from tools.errors import SetupError, ToolArgumentError
-from tools.transcript import Segment, Transcript, Word
-from tools.vad import VAD_RATE_HZ, SileroVad, mono_resampled, speech_activity
+from tools.algorithms.transcript import Segment, Transcript, Word
+from tools.algorithms.vad import VAD_RATE_HZ, SileroVad, mono_resampled, speech_activity
+from tools.core.audio import Audio
+from tools.core.errors import SetupError, ToolArgumentError
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def plan_windows(clips: list[tuple[float, float]]) -> list[list[tuple[float, flo
 
 
 class WhisperTranscriber:
-    """:class:`tools.transcript.Transcriber` over a faster-whisper model folder."""
+    """:class:`tools.algorithms.transcript.Transcriber` over a faster-whisper model folder."""
 
     def __init__(self, path: str | os.PathLike, *, label: str | None = None, device: str = "auto",
                  compute_type: str = "auto", batch_size: int | None = None, beam_size: int = 5,

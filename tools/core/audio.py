@@ -22,7 +22,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from tools.errors import AudioInputError, SetupError, ToolArgumentError, ToolError
+from tools.core.errors import AudioInputError, SetupError, ToolArgumentError, ToolError
 
 MIN_SAMPLE_RATE_HZ = 1_000
 MAX_SAMPLE_RATE_HZ = 768_000

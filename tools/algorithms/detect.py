@@ -1,13 +1,13 @@
 """Signal-level event detectors: silence, pauses, speech regions, breaths, clicks, clipping.
 
-Each detector takes :class:`~tools.audio.Audio` and returns a list of :class:`Span` (seconds from the
+Each detector takes :class:`~tools.core.audio.Audio` and returns a list of :class:`Span` (seconds from the
 start of the audio, sorted). They know nothing of the agent; ``locate`` and ``remove_disfluencies``
 call them. Levels are measured on 10 ms frames (mean power over channels), block by block, so
 memory stays bounded for long files.
 
 - silence: frames below a threshold (default: adaptive, 10 dB over the noise floor, see
   :func:`silence_threshold_db`) for at least ``min_silence_s``.
-- pauses: non-speech between speech (Silero VAD, :mod:`tools.vad`), edges snapped to the 10 ms
+- pauses: non-speech between speech (Silero VAD, :mod:`tools.algorithms.vad`), edges snapped to the 10 ms
   frame where the level crosses from speech to the pause's own floor.
 - breaths: short (0.1 to 1 s) noise-like bumps inside non-speech, below the speech level.
 - clicks: impulses in the residual of a short-term linear predictor (AR order 24, refitted every
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
-from tools.ar import fit_ar
-from tools.audio import Audio
-from tools.vad import SpeechActivity, runs, speech_activity
+from tools.algorithms.ar import fit_ar
+from tools.algorithms.vad import SpeechActivity, runs, speech_activity
+from tools.core.audio import Audio
 
 FRAME_S = 0.01
 _BLOCK_SAMPLES = 1 << 20

@@ -24,7 +24,7 @@ from math import gcd
 import numpy as np
 from scipy.signal import resample_poly
 
-from tools.audio import Audio
+from tools.core.audio import Audio
 
 VAD_RATE_HZ = 16_000
 WINDOW_SAMPLES = 512  # 32 ms at 16 kHz: Silero's window

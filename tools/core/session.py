@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.audio import Audio, atomic_path, read_frames, write_frames
-from tools.errors import SessionError, ToolArgumentError
+from tools.core.audio import Audio, atomic_path, read_frames, write_frames
+from tools.core.errors import SessionError, ToolArgumentError
 
 JOURNAL = "journal.jsonl"
 CACHE_BYTES = 256 * 2**20

@@ -11,8 +11,8 @@ import json
 import textwrap
 from collections.abc import Callable
 
-from tools.errors import ToolArgumentError
-from tools.transcript import Segment, Transcript
+from tools.algorithms.transcript import Segment, Transcript
+from tools.core.errors import ToolArgumentError
 
 MAX_CUE_S = 7.0
 MAX_CUE_CHARS = 84

@@ -22,9 +22,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tools.audio import Audio
-from tools.dsp import equal_power_crossfade, snap_to_zero_crossing
-from tools.errors import ToolArgumentError
+from tools.core.audio import Audio
+from tools.core.dsp import equal_power_crossfade, snap_to_zero_crossing
+from tools.core.errors import ToolArgumentError
 
 OUTWARD_MS = 8.0  # how far an edge may move outward (into the kept audio) when snapping
 MERGE_GAP_S = 0.05  # cuts closer than this (or than two crossfades) become one

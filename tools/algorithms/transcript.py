@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from tools.audio import Audio
+from tools.core.audio import Audio
 
 FILLERS_EN = frozenset({"um", "uh", "er", "erm", "ah", "eh", "hmm", "hm", "mm", "mhm", "uhm", "umm"})
 

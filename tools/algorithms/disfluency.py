@@ -2,15 +2,15 @@
 
 Two independent sources, merged:
 
-- **lexical**, from a word-timed :class:`~tools.transcript.Transcript`: filler words (per
+- **lexical**, from a word-timed :class:`~tools.algorithms.transcript.Transcript`: filler words (per
   language), repeated words and phrases ("I I think", "the the"), cut-off words ("mon-") and false
   starts ("mont montreal"), and at the aggressive level discourse fillers ("you know", "I mean",
   "like", "sort of", "kind of") where the context says they are fillers (not "I like it").
   A transcript from a weak engine (pocketsphinx free decoding) counts for less: its confidence is
   scaled by the backend's trust.
-- **acoustic**, from the signal (:mod:`tools.acoustic_fillers`): steady voiced "uh"/"um" sounds,
+- **acoustic**, from the signal (:mod:`tools.algorithms.acoustic_fillers`): steady voiced "uh"/"um" sounds,
   also where a transcript has no word (Whisper often leaves fillers out of its timeline), and
-  pauses (:func:`tools.speech_frames.silences`) longer than the level allows.
+  pauses (:func:`tools.algorithms.speech_frames.silences`) longer than the level allows.
 
 Acoustic fillers and pauses count only where Silero VAD hears speech (held notes of music are
 steady and voiced too). A lexical and an acoustic filler that overlap become one detection with
@@ -26,11 +26,11 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass, replace
 
-from tools.acoustic_fillers import detect_acoustic_fillers
-from tools.audio import Audio
-from tools.errors import ToolArgumentError
-from tools.speech_frames import FrameFeatures, frame_features, silences
-from tools.transcript import FILLERS_EN, Transcript, Word
+from tools.algorithms.acoustic_fillers import detect_acoustic_fillers
+from tools.algorithms.speech_frames import FrameFeatures, frame_features, silences
+from tools.algorithms.transcript import FILLERS_EN, Transcript, Word
+from tools.core.audio import Audio
+from tools.core.errors import ToolArgumentError
 
 LEVELS = ("light", "normal", "aggressive")
 KINDS = ("filler", "repetition", "false_start", "pause", "phrase")
@@ -293,11 +293,11 @@ def pause_detections(quiet: list[tuple[float, float]], *, max_pause_s: float,
 
 
 def _speech_probability(audio: Audio):
-    """``(start_s, end_s) -> mean speech probability`` from Silero VAD (:mod:`tools.vad`), so that
+    """``(start_s, end_s) -> mean speech probability`` from Silero VAD (:mod:`tools.algorithms.vad`), so that
     sustained notes of music are not taken for "uh" nor musical rests for pauses; without the
     VAD, everything counts as speech."""
     try:
-        from tools.vad import speech_activity
+        from tools.algorithms.vad import speech_activity
 
         activity = speech_activity(audio, method="silero")
     except ImportError:

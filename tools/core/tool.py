@@ -1,7 +1,7 @@
 """What every tool module shares: the Tool record, the result type, argument-model helpers.
 
 A tool module defines ``Args`` (a pydantic model, every field described with its unit and range),
-a pure function over :class:`~tools.audio.Audio`, and ``TOOL = Tool(...)`` whose ``run`` adapter
+a pure function over :class:`~tools.core.audio.Audio`, and ``TOOL = Tool(...)`` whose ``run`` adapter
 takes the session and the validated arguments.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tools.session import Session
+from tools.core.session import Session
 
 
 class ToolArgs(BaseModel):

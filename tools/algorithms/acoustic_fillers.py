@@ -12,15 +12,15 @@ contain steady vowels too, so a steady stretch needs evidence that it is a fille
 and the signal itself must agree (:func:`acoustic_score`: a long steady core, pauses, a pitch that
 holds or falls). Pipeline, on a 16 kHz mono mix processed a minute at a time:
 
-1. :func:`tools.speech_frames.frame_features`: every 10 ms, level, periodicity and F0
+1. :func:`tools.algorithms.speech_frames.frame_features`: every 10 ms, level, periodicity and F0
    (normalised autocorrelation of a 40 ms frame), spectral envelope change (cepstral distance over +-20 ms) and low-band share;
 2. :func:`candidates`: steady voiced runs, joined across the "u"-"m" transition, widened to the
    sound's onset and decay, with the pauses around them and their pitch line;
 3. :func:`detect_acoustic_fillers`: the phone loop over the utterances holding candidates, then
    the confidence of each.
 
-:func:`tools.speech_frames.silences` gives the pauses (room tone, and breaths next to it) for
-pause shortening; step 1 lives in :mod:`tools.speech_frames` too.
+:func:`tools.algorithms.speech_frames.silences` gives the pauses (room tone, and breaths next to it) for
+pause shortening; step 1 lives in :mod:`tools.algorithms.speech_frames` too.
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-from tools.audio import Audio
-from tools.speech_frames import (
+from tools.algorithms.speech_frames import (
     FRAME_S,
     RATE_HZ,
     FrameFeatures,
@@ -44,6 +43,7 @@ from tools.speech_frames import (
     runs,
     silences,
 )
+from tools.core.audio import Audio
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Speech frames: 10 ms features of a recording (level, periodicity, F0, spectral change) and the
 silences they show, at 16 kHz mono, a minute at a time so memory is bounded.
 
-Shared by the acoustic filler detector (:mod:`tools.acoustic_fillers`) and pause shortening
+Shared by the acoustic filler detector (:mod:`tools.algorithms.acoustic_fillers`) and pause shortening
 (:mod:`tools.remove_disfluencies`, :mod:`agent.clean`).
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 from scipy.fft import dct
 from scipy.signal import butter, resample_poly, sosfilt
 
-from tools.audio import Audio
+from tools.core.audio import Audio
 
 RATE_HZ = 16_000
 HOP = 160  # 10 ms
