@@ -8,6 +8,9 @@ import time
 from pathlib import Path
 
 from tools.core import audio as audio_io
+from tools.core.audio import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
+from tools.core.audio_read import open_input as open_audio_file
+from tools.core.audio_write import WriteReport, write_blocks
 from tools.core.errors import AudioInputError, SessionError
 from tools.core.session import Session, unique_track_name
 
@@ -29,11 +32,33 @@ def new_session_dir(label: str) -> Path:
 
 
 def open_input(session: Session, path: str | os.PathLike, *, name: str | None = None) -> str:
-    """Load an audio file into ``session`` as a new current track; returns the track name."""
+    """Bring an audio file into ``session`` as a new current track; returns the track name.
+
+    The file is streamed into the session's blocks as it is read (bounded memory, any length). A
+    one-command session (``session.inputs_in_place``) reads an uncompressed PCM file where it is
+    instead, as a DAW does: no copy, and the file is checked for changes whenever it is read.
+    """
     path = Path(path)
-    audio = audio_io.load(path)
+    source = open_audio_file(path)
+    if not MIN_SAMPLE_RATE_HZ <= source.sample_rate <= MAX_SAMPLE_RATE_HZ:
+        raise AudioInputError(f"{path}: unsupported audio (sample_rate={source.sample_rate} must "
+                              f"be from {MIN_SAMPLE_RATE_HZ} to {MAX_SAMPLE_RATE_HZ} Hz)")
     track = unique_track_name(session, name or path.stem)
-    session.add_track(track, audio, source=str(path))
+    if session.inputs_in_place and source.readable_in_place:
+        version = session.in_place(path)
+        session.add_track(track, version, source=str(path), origin=source.origin)
+        return track
+    builder = session.builder(sample_rate=source.sample_rate, channels=source.channels)
+    total = source.frames or 0
+    try:
+        for block in source.blocks():
+            builder.append(block)
+            if total > 30 * source.sample_rate * 60:  # a bar only for long files (> 30 min)
+                session.progress(f"reading {path.name}", builder.num_samples, total)
+    except BaseException:
+        session.discard_pending()
+        raise
+    session.add_track(track, builder, source=str(path), origin=source.origin)
     return track
 
 
@@ -57,9 +82,23 @@ def check_output(output: str | os.PathLike, *, inputs: list[Path], overwrite: bo
     return output
 
 
-def export(session: Session, output: str | os.PathLike, *, track: str | None = None) -> Path:
-    """Write the track's latest version to ``output`` atomically."""
-    return audio_io.save(session.audio(track), output)
+def export(session: Session, output: str | os.PathLike, *, track: str | None = None,
+           bit_depth: str | None = None, bitrate: str | None = None) -> WriteReport:
+    """Write the track's latest version to ``output`` atomically, block by block, keeping the
+    input's format and bit depth unless ``bit_depth`` / ``bitrate`` say otherwise."""
+    view = session.track(track)
+    total = view.num_samples
+    long = total > 30 * 60 * view.sample_rate
+
+    def blocks():
+        for start, block in view.blocks():
+            yield block
+            if long:
+                session.progress(f"writing {Path(output).name}", start + block.shape[1], total)
+
+    return write_blocks(output, blocks(), sample_rate=view.sample_rate, channels=view.channels,
+                        frames=total, bit_depth=bit_depth, bitrate=bitrate,
+                        origin=session.origin(track))
 
 
 class ScratchSession:
@@ -75,6 +114,7 @@ class ScratchSession:
         if self.keep and (self.root / "journal.jsonl").exists():
             raise SessionError(f"{self.root}: a session exists there already; use a new folder")
         self.session = Session.create(self.root, progress=self.progress)
+        self.session.inputs_in_place = not self.keep  # gone when the command ends: no copy needed
         return self.session
 
     def __exit__(self, *exc: object) -> None:

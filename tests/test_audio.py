@@ -15,6 +15,7 @@ from conftest import noise, sine
 from scipy.signal import correlate
 
 from tools.core import audio as audio_io
+from tools.core import audio_write
 from tools.core.audio import Audio, load, resample, save, to_channels
 from tools.core.dsp import rms_db
 from tools.core.errors import AudioInputError, ToolArgumentError, ToolError
@@ -293,8 +294,9 @@ class TestAtomicSave:
 
     @needs_ffmpeg
     def test_failing_ffmpeg_encode(self, tmp_path, existing, monkeypatch):
-        monkeypatch.setitem(audio_io._FFMPEG_WRITE, ".wav", ["-c:a", "no_such_encoder", "-f", "wav"])
-        monkeypatch.delitem(audio_io._SOUNDFILE_WRITE, ".wav")
+        monkeypatch.setitem(audio_write._FFMPEG_WRITE, ".wav",
+                            (["-c:a", "no_such_encoder", "-f", "wav"], "192k"))
+        monkeypatch.delitem(audio_write._SOUNDFILE_WRITE, ".wav")
         with pytest.raises(ToolError) as caught:
             save(noise(), existing[0])
         message = str(caught.value)
@@ -304,7 +306,7 @@ class TestAtomicSave:
 
     def test_failing_libsndfile_write(self, tmp_path, existing):
         target = tmp_path / "keep.flac"
-        with pytest.raises(ToolError, match=r"keep.flac: cannot write FLAC with 10 channels"):
+        with pytest.raises(ToolError, match=r"keep.flac: cannot write FLAC PCM_24 with 10 channels"):
             save(noise(channels=10), target)  # FLAC holds at most 8 channels
         self.assert_untouched(tmp_path, existing)
 
@@ -318,7 +320,7 @@ class TestAtomicSave:
             assert tmp.exists() and tmp.name.endswith(".partial")
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(audio_io, "_fsync_and_replace", interrupted)
+        monkeypatch.setattr(audio_write, "fsync_and_replace", interrupted)
         with pytest.raises(KeyboardInterrupt):
             save(noise(), existing[0])
         self.assert_untouched(tmp_path, existing)

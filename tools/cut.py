@@ -2,19 +2,23 @@
 
 Each edge moves (by at most ``search_ms``) to the quietest nearby point and a zero crossing, so the
 seam falls between sounds where it can; the two sides are then crossfaded over ``crossfade_ms``.
-The output is shorter by exactly the span removed.
+The output is shorter by exactly the span removed. In a session only the crossfade is new audio;
+both sides keep the stored blocks (:mod:`tools.core.edits`), so a cut costs the same on any length.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from pydantic import Field
 
 from tools.core.audio import Audio
 from tools.core.dsp import equal_power_crossfade, quietest_index
+from tools.core.edits import Keep, Piece, assemble, output_samples
 from tools.core.errors import ToolArgumentError
 from tools.core.session import Session
-from tools.core.tool import SpanArgs, Tool, ToolResult, commit_edit, track_field
+from tools.core.tool import SpanArgs, Tool, ToolResult, commit_pieces, track_field
 
 
 class Args(SpanArgs):
@@ -27,7 +31,7 @@ class Args(SpanArgs):
     track: str | None = track_field()
 
 
-def check_span(audio: Audio, start_s: float, end_s: float | None) -> tuple[int, int]:
+def check_span(audio: Any, start_s: float, end_s: float | None) -> tuple[int, int]:
     """Sample indices of ``start_s..end_s`` (end None = end of track), refused if outside the track."""
     if start_s >= audio.duration_s:
         raise ToolArgumentError(
@@ -46,49 +50,53 @@ def cut(audio: Audio, *, start_s: float, end_s: float | None = None, crossfade_m
         search_ms: float = 10.0) -> Audio:
     """Remove ``start_s..end_s`` (seconds) from ``audio``; the result is shorter by that span."""
     start, end = check_span(audio, start_s, end_s)
-    return cut_samples(audio, start, end, crossfade_ms=crossfade_ms, search_ms=search_ms)
+    return assemble(audio, cut_pieces(audio, start, end, crossfade_ms=crossfade_ms,
+                                      search_ms=search_ms))
 
 
-def cut_samples(audio: Audio, start: int, end: int, *, crossfade_ms: float = 10.0,
-                search_ms: float = 10.0) -> Audio:
-    """:func:`cut` in sample indices (``start < end``), shared by the tools that cut many spans."""
-    x, n, rate = audio.samples, audio.num_samples, audio.sample_rate
+def _edge_ramp(length: int) -> np.ndarray:
+    return np.sin((np.arange(length) + 0.5) / length * np.pi / 2).astype(np.float32)
+
+
+def cut_pieces(signal: Any, start: int, end: int, *, crossfade_ms: float = 10.0,
+               search_ms: float = 10.0) -> list[Piece]:
+    """The edit list removing samples ``start:end`` (``start < end``) of ``signal`` (Audio or a
+    session's TrackView): everything is kept by reference but the seam's crossfade."""
+    n, rate = signal.num_samples, signal.sample_rate
     if start <= 0 and end >= n:
         raise ToolArgumentError("cannot cut the whole track; nothing would remain")
     if start <= 0 or end >= n:  # cutting off an edge: no seam, only a short fade on the new edge
-        kept = x[:, end:] if start <= 0 else x[:, :start]
-        fade = min(int(crossfade_ms * 1e-3 * rate / 2), kept.shape[1])
-        out = kept.astype(np.float32, copy=True)
-        if fade:
-            ramp = np.sin((np.arange(fade) + 0.5) / fade * np.pi / 2).astype(np.float32)
-            if start <= 0:
-                out[:, :fade] *= ramp
-            else:
-                out[:, -fade:] *= ramp[::-1]
-        return audio.replace(out)
+        lo, hi = (end, n) if start <= 0 else (0, start)
+        fade = min(int(crossfade_ms * 1e-3 * rate / 2), hi - lo)
+        if not fade:
+            return [Keep(lo, hi)]
+        if start <= 0:
+            return [signal.read(lo, lo + fade) * _edge_ramp(fade), Keep(lo + fade, hi)]
+        return [Keep(lo, hi - fade), signal.read(hi - fade, hi) * _edge_ramp(fade)[::-1]]
     # move both edges together to a quiet point near the start edge, keeping the removed length
     radius = int(search_ms * 1e-3 * rate)
     frame = max(int(0.005 * rate), 1)
     length = end - start
-    moved = quietest_index(x, start, radius=radius, frame=frame)
+    moved = quietest_index(signal, start, radius=radius, frame=frame)
     if 0 < moved and moved + length < n:
         start, end = moved, moved + length
     half = min(int(crossfade_ms * 1e-3 * rate / 2), start, n - end)
-    tail = x[:, start - half:start + half]
-    head = x[:, end - half:end + half]
-    seam = (equal_power_crossfade(tail, head).astype(np.float32) if half
-            else np.zeros((x.shape[0], 0), np.float32))  # float32: never promote the whole track
-    return audio.replace(np.concatenate([x[:, :start - half], seam, x[:, end + half:]], axis=1))
+    if not half:
+        return [Keep(0, start), Keep(end, n)]
+    seam = equal_power_crossfade(signal.read(start - half, start + half),
+                                 signal.read(end - half, end + half)).astype(np.float32)
+    return [Keep(0, start - half), seam, Keep(end + half, n)]
 
 
 def _run(session: Session, args: Args) -> ToolResult:
-    audio = session.audio(args.track)
-    out = cut(audio, start_s=args.start_s, end_s=args.end_s, crossfade_ms=args.crossfade_ms)
-    end = f"{args.end_s:.2f} s" if args.end_s is not None else "the end"
-    removed = audio.duration_s - out.duration_s
-    return commit_edit(session, args.track, out, tool="cut", args=args,
-                       summary=f"cut {args.start_s:.2f} s to {end} ({removed:.2f} s removed)",
-                       data={"removed_s": removed})
+    view = session.track(args.track)
+    start, end = check_span(view, args.start_s, args.end_s)
+    pieces = cut_pieces(view, start, end, crossfade_ms=args.crossfade_ms)
+    end_text = f"{args.end_s:.2f} s" if args.end_s is not None else "the end"
+    removed = (view.num_samples - output_samples(pieces)) / view.sample_rate
+    return commit_pieces(session, args.track, pieces, tool="cut", args=args,
+                         summary=f"cut {args.start_s:.2f} s to {end_text} ({removed:.2f} s removed)",
+                         data={"removed_s": removed})
 
 
 TOOL = Tool(

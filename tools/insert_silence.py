@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pydantic import Field
 
 from tools.core.audio import Audio
 from tools.core.dsp import fade_curve
+from tools.core.edits import Keep, Piece, assemble
 from tools.core.errors import ToolArgumentError
 from tools.core.session import Session
-from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_pieces, track_field
 
 
 class Args(ToolArgs):
@@ -19,32 +22,44 @@ class Args(ToolArgs):
     track: str | None = track_field()
 
 
+def insert_silence_pieces(signal: Any, *, at_s: float, duration_s: float,
+                          edge_fade_ms: float = 3.0) -> list[Piece]:
+    """The edit list inserting ``duration_s`` of silence at ``at_s``: the audio on both sides is
+    kept by reference but its few-ms edge fades; the silence is new (and stored once per block)."""
+    if at_s > signal.duration_s + 1e-6:
+        raise ToolArgumentError(
+            f"at_s={at_s:g} is beyond the end of the track ({signal.duration_s:.3f} s)"
+        )
+    n = signal.num_samples
+    at = signal.sample_index(at_s)
+    fade = int(edge_fade_ms * 1e-3 * signal.sample_rate)
+    ramp = fade_curve(fade, shape="cosine").astype(np.float32)
+    before = fade if fade and at >= fade else 0
+    after = fade if fade and n - at >= fade else 0
+    silence = int(round(duration_s * signal.sample_rate))
+    pieces: list[Piece] = [Keep(0, at - before)]
+    if before:
+        pieces.append(signal.read(at - before, at) * ramp[::-1])
+    step = 1 << 20
+    for done in range(0, silence, step):  # long silences in bounded pieces
+        pieces.append(np.zeros((signal.channels, min(step, silence - done)), np.float32))
+    if after:
+        pieces.append(signal.read(at, at + after) * ramp)
+    pieces.append(Keep(at + after, n))
+    return pieces
+
+
 def insert_silence(audio: Audio, *, at_s: float, duration_s: float, edge_fade_ms: float = 3.0) -> Audio:
     """Insert ``duration_s`` seconds of silence at ``at_s``; the result is that much longer."""
-    if at_s > audio.duration_s + 1e-6:
-        raise ToolArgumentError(
-            f"at_s={at_s:g} is beyond the end of the track ({audio.duration_s:.3f} s)"
-        )
-    at = audio.sample_index(at_s)
-    before = audio.samples[:, :at].astype(np.float32, copy=True)
-    after = audio.samples[:, at:].astype(np.float32, copy=True)
-    fade = int(edge_fade_ms * 1e-3 * audio.sample_rate)
-    if fade:
-        ramp = fade_curve(fade, shape="cosine").astype(np.float32)
-        if before.shape[1] >= fade:
-            before[:, -fade:] *= ramp[::-1]
-        if after.shape[1] >= fade:
-            after[:, :fade] *= ramp
-    silence = np.zeros((audio.channels, int(round(duration_s * audio.sample_rate))), np.float32)
-    return audio.replace(np.concatenate([before, silence, after], axis=1))
+    return assemble(audio, insert_silence_pieces(audio, at_s=at_s, duration_s=duration_s,
+                                                 edge_fade_ms=edge_fade_ms))
 
 
 def _run(session: Session, args: Args) -> ToolResult:
-    out = insert_silence(session.audio(args.track), at_s=args.at_s, duration_s=args.duration_s,
-                         edge_fade_ms=args.edge_fade_ms)
-    return commit_edit(session, args.track, out, tool="insert_silence", args=args,
-                       summary=f"inserted {args.duration_s:.2f} s of silence at {args.at_s:.2f} s")
-
+    pieces = insert_silence_pieces(session.track(args.track), at_s=args.at_s,
+                                   duration_s=args.duration_s, edge_fade_ms=args.edge_fade_ms)
+    return commit_pieces(session, args.track, pieces, tool="insert_silence", args=args,
+                         summary=f"inserted {args.duration_s:.2f} s of silence at {args.at_s:.2f} s")
 
 TOOL = Tool(
     name="insert_silence",

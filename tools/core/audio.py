@@ -1,59 +1,33 @@
-"""The Audio type and its file I/O.
+"""The Audio type, conversions, and whole-file load/save for short clips.
 
 Audio is float32 samples shaped ``(channels, n)`` (mono is ``(1, n)``) plus ``sample_rate``. It is
-validated once, on construction, and its samples are read-only: every edit makes a new Audio.
+validated once, on construction, and its samples are read-only: every edit makes a new Audio. It
+reads like a session's :class:`~tools.core.blocks.TrackView` (``read(lo, hi)``, ``shape``,
+``view[..., lo:hi]``), so a function written over a window reader takes either.
 
-Files: wav/flac/ogg/aiff (and what else libsndfile knows) through soundfile; mp3, m4a, aac, opus,
-webm and the audio of video files through the ffmpeg program. Writes are atomic (temp file + rename).
+Files are read and written block by block by :mod:`tools.core.audio_read` and
+:mod:`tools.core.audio_write`; :func:`load` and :func:`save` here are their whole-file forms.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import shutil
-import subprocess
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 from scipy.signal import resample_poly
 
-from tools.core.errors import AudioInputError, SetupError, ToolArgumentError, ToolError
+from tools.core.audio_read import first_non_finite, open_input
+from tools.core.audio_write import WRITABLE_EXTENSIONS, WriteReport, atomic_path, write_blocks
+from tools.core.errors import AudioInputError, ToolArgumentError
+
+__all__ = ["Audio", "WRITABLE_EXTENSIONS", "WriteReport", "atomic_path", "first_non_finite",
+           "load", "resample", "save", "to_channels"]
 
 MIN_SAMPLE_RATE_HZ = 1_000
 MAX_SAMPLE_RATE_HZ = 768_000
-
-# Formats soundfile writes itself; everything else goes through ffmpeg.
-_SOUNDFILE_WRITE = {
-    ".wav": ("WAV", "FLOAT"),
-    ".flac": ("FLAC", "PCM_24"),
-    ".ogg": ("OGG", "VORBIS"),
-    ".aiff": ("AIFF", "PCM_24"),
-    ".aif": ("AIFF", "PCM_24"),
-}
-_FFMPEG_WRITE = {
-    ".mp3": ["-f", "mp3", "-c:a", "libmp3lame", "-b:a", "192k"],
-    ".m4a": ["-f", "ipod", "-c:a", "aac", "-b:a", "192k"],
-    ".opus": ["-f", "opus", "-c:a", "libopus", "-b:a", "128k"],
-}
-_DECODE_ERROR = re.compile(r"Error while decoding|Invalid data found|corrupt|Header missing", re.I)
-_MAX_CHANNELS = {".mp3": 2}
-_DECLARED_DATA = re.compile(r"^(?:data|SSND) : (\d+) \(should be (\d+)\)", re.MULTILINE)
-WRITABLE_EXTENSIONS = tuple(sorted({*_SOUNDFILE_WRITE, *_FFMPEG_WRITE}))
-
-
-def first_non_finite(samples: np.ndarray, *, block: int = 1 << 20) -> int | None:
-    """Index (along time) of the first NaN or infinite sample, or None; checks block by block."""
-    for start in range(0, samples.shape[-1], block):
-        bad = ~np.isfinite(samples[..., start:start + block])
-        if bad.any():
-            return start + int(np.argwhere(bad)[0][-1])
-    return None
-
 
 @dataclass(frozen=True, eq=False)
 class Audio:
@@ -119,6 +93,17 @@ class Audio:
         """A new Audio at the same rate with ``samples`` (any float array shaped (channels, n))."""
         return Audio(np.ascontiguousarray(samples, dtype=np.float32), self.sample_rate)
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.channels, self.num_samples)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start:stop`` (clamped to the track), read-only float32 ``(channels, m)``."""
+        return self.samples[:, max(int(start), 0):max(int(stop), 0)]
+
+    def __getitem__(self, key):
+        return self.samples[key]
+
     def sample_index(self, time_s: float) -> int:
         """The sample index nearest ``time_s``, clamped to ``[0, num_samples]``."""
         return int(min(max(round(time_s * self.sample_rate), 0), self.num_samples))
@@ -158,229 +143,31 @@ def to_channels(audio: Audio, *, channels: int) -> Audio:
     )
 
 
-# ----------------------------------------------------------------------------- reading
-
-
-def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise AudioInputError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioInputError(f"{path}: is a directory, not an audio file")
-    if not os.access(path, os.R_OK):
-        raise AudioInputError(f"{path}: permission denied")
-    if path.stat().st_size == 0:
-        raise AudioInputError(f"{path}: empty file (0 bytes)")
-
-
-def _finish(samples: np.ndarray, sample_rate: int, path: Path) -> Audio:
-    if samples.shape[-1] == 0:
-        raise AudioInputError(f"{path}: no audio in the file (0 samples)")
-    first = first_non_finite(samples)
-    if first is not None:
-        raise AudioInputError(
-            f"{path}: contains NaN or infinite samples (first at {first / sample_rate:.3f} s)"
-        )
-    try:
-        return Audio(np.ascontiguousarray(samples, dtype=np.float32), int(sample_rate))
-    except ValueError as exc:  # e.g. a sample rate outside what Audio accepts
-        raise AudioInputError(f"{path}: unsupported audio ({exc})") from None
-
-
-def _looks_like_mpeg(path: Path) -> bool:
-    """MP3 (ID3 tag or MPEG frame sync) and ADTS AAC: decoded by ffmpeg, never by libsndfile,
-    whose mpg123 backend writes warnings straight to stderr."""
-    with open(path, "rb") as handle:
-        head = handle.read(3)
-    return head == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
-
-
-_IO_BLOCK_FRAMES = 1 << 20
-
-
-def read_frames(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Read a libsndfile file straight into a ``(channels, n)`` float32 array, block by block
-    (no interleaved copy of the whole file). Returns the array and the sample rate."""
-    with sf.SoundFile(str(path)) as handle:
-        frames = handle.frames
-        out = np.empty((handle.channels, frames), dtype=np.float32)
-        done = 0
-        while done < frames:
-            block = handle.read(min(_IO_BLOCK_FRAMES, frames - done), dtype="float32", always_2d=True)
-            if block.shape[0] == 0:
-                break
-            out[:, done:done + block.shape[0]] = block.T
-            done += block.shape[0]
-        return out[:, :done], handle.samplerate
-
-
-def write_frames(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, *, format: str,
-                 subtype: str) -> None:
-    """Write ``(channels, n)`` samples with libsndfile, block by block (bounded extra memory)."""
-    with sf.SoundFile(str(path), "w", sample_rate, samples.shape[0], format=format,
-                      subtype=subtype) as handle:
-        for start in range(0, samples.shape[1], _IO_BLOCK_FRAMES):
-            handle.write(np.ascontiguousarray(samples[:, start:start + _IO_BLOCK_FRAMES].T))
-
-
-def _read_soundfile(path: Path) -> Audio | None:
-    """Read with libsndfile; None when it does not recognise the format."""
-    if _looks_like_mpeg(path):
-        return None
-    try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError):
-        return None
-    if info.format in ("MPEG", "MP3") or info.samplerate <= 0:
-        return None  # let ffmpeg decode compressed formats with full container support
-    try:
-        data, rate = read_frames(path)
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioInputError(f"{path}: corrupt or truncated {info.format} file ({exc})") from None
-    expected = info.frames
-    declared = _DECLARED_DATA.search(info.extra_info or "")
-    if declared and 0 < int(declared[1]) < 0xFFFFFFFF and int(declared[2]) < int(declared[1]):
-        raise AudioInputError(
-            f"{path}: truncated file: the header promises {int(declared[1])} bytes of audio "
-            f"but only {int(declared[2])} are there"
-        )
-    if expected > 0 and data.shape[1] < expected:
-        raise AudioInputError(
-            f"{path}: truncated file: the header promises {expected / rate:.3f} s "
-            f"but only {data.shape[1] / rate:.3f} s is there"
-        )
-    return _finish(data, rate, path)
-
-
-def _require_ffmpeg() -> str:
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        raise SetupError(
-            "ffmpeg is not installed but is needed for this format; install it "
-            "(Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)"
-        )
-    return exe
-
-
-def _probe(path: Path) -> tuple[int, int]:
-    exe = shutil.which("ffprobe")
-    if exe is None:
-        _require_ffmpeg()
-        raise SetupError("ffprobe (part of ffmpeg) is missing; reinstall ffmpeg")
-    proc = subprocess.run(
-        [exe, "-v", "error", "-select_streams", "a:0", "-show_entries",
-         "stream=sample_rate,channels", "-of", "json", str(path)],
-        capture_output=True, text=True, check=False,
-    )
-    streams = json.loads(proc.stdout or "{}").get("streams") or []
-    if proc.returncode != 0 or not streams:
-        raise AudioInputError(f"{path}: not an audio file (no audio stream found)")
-    return int(streams[0]["sample_rate"]), int(streams[0]["channels"])
-
-
-def _read_ffmpeg(path: Path) -> Audio:
-    exe = _require_ffmpeg()
-    rate, channels = _probe(path)
-    proc = subprocess.run(
-        [exe, "-v", "error", "-nostdin", "-i", str(path), "-map", "0:a:0", "-vn",
-         "-f", "f32le", "-acodec", "pcm_f32le", "-"],
-        capture_output=True, check=False,
-    )
-    reason = proc.stderr.decode(errors="replace").strip().splitlines()
-    if proc.returncode != 0:
-        detail = reason[-1] if reason else "ffmpeg failed"
-        raise AudioInputError(f"{path}: cannot decode ({detail})")
-    broken = [line for line in reason if _DECODE_ERROR.search(line)]
-    if broken:  # ffmpeg skips damaged frames and still exits 0
-        detail = re.sub(r"^\[[^\]]*\]\s*", "", broken[0].strip())  # drop "[mp3float @ 0x...]"
-        raise AudioInputError(f"{path}: corrupt audio data ({detail})")
-    data = np.frombuffer(proc.stdout, dtype=np.float32)
-    usable = data.size - data.size % channels
-    return _finish(data[:usable].reshape(-1, channels).T, rate, path)
+# ----------------------------------------------------------------------------- files
 
 
 def load(path: str | os.PathLike) -> Audio:
-    """Read an audio file (or the first audio stream of a video file) as float32 Audio.
+    """Read a whole audio file (or the first audio stream of a video file) as float32 Audio.
 
     Raises :class:`AudioInputError` with one line for anything unusable: missing, a directory,
     unreadable, empty, not audio, truncated, corrupt, or containing NaN samples.
     """
-    path = Path(path)
-    _check_readable(path)
-    audio = _read_soundfile(path)
-    if audio is None:
-        audio = _read_ffmpeg(path)
-    return audio
-
-
-# ----------------------------------------------------------------------------- writing
-
-
-def atomic_path(path: Path) -> Path:
-    """A temporary sibling of ``path``, to be renamed over it once complete."""
-    return path.with_name(f".{path.name}.{os.getpid()}.partial")
-
-
-def _fsync_and_replace(tmp: Path, path: Path) -> None:
-    with open(tmp, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    source = open_input(path)
+    samples = source.read_all()
     try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        return Audio(np.ascontiguousarray(samples, dtype=np.float32), source.sample_rate)
+    except ValueError as exc:  # e.g. a sample rate outside what Audio accepts
+        raise AudioInputError(f"{source.path}: unsupported audio ({exc})") from None
 
 
-def save(audio: Audio, path: str | os.PathLike, *, subtype: str | None = None) -> Path:
-    """Write ``audio`` to ``path`` atomically; the format follows the extension.
-
-    WAV is written as 32-bit float by default (lossless for Audio, never clips), FLAC and AIFF as
-    24-bit, OGG as Vorbis; mp3, m4a and opus go through ffmpeg. Returns the path written.
-    """
-    path = Path(path)
-    ext = path.suffix.lower()
-    if ext not in _SOUNDFILE_WRITE and ext not in _FFMPEG_WRITE:
-        raise ToolArgumentError(
-            f"output {path.name!r}: unknown extension {ext or '(none)'!r}; "
-            f"expected one of: {', '.join(WRITABLE_EXTENSIONS)}"
-        )
-    if not path.parent.is_dir():
-        raise AudioInputError(f"{path.parent}: output folder does not exist")
-    if audio.channels > _MAX_CHANNELS.get(ext, audio.channels):
-        raise ToolArgumentError(
-            f"output {path.name!r}: {ext} holds at most {_MAX_CHANNELS[ext]} channels, the audio "
-            f"has {audio.channels}; convert it first or choose .wav, .flac, .ogg, .opus or .m4a"
-        )
-    tmp = atomic_path(path)
-    try:
-        if ext in _SOUNDFILE_WRITE:
-            fmt, default_subtype = _SOUNDFILE_WRITE[ext]
-            big = audio.samples.nbytes >= 2**31 and fmt == "WAV"
-            try:
-                write_frames(tmp, audio.samples, audio.sample_rate,
-                             format="RF64" if big else fmt, subtype=subtype or default_subtype)
-            except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-                raise ToolError(
-                    f"{path}: cannot write {fmt} with {audio.channels} channels at "
-                    f"{audio.sample_rate} Hz ({str(exc).replace(str(tmp), 'file')})"
-                ) from None
-        else:
-            _write_ffmpeg(audio, tmp, _FFMPEG_WRITE[ext], target=path)
-        _fsync_and_replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _write_ffmpeg(audio: Audio, tmp: Path, codec_args: list[str], *, target: Path) -> None:
-    exe = _require_ffmpeg()
-    proc = subprocess.run(
-        [exe, "-v", "error", "-nostdin", "-y", "-f", "f32le", "-ar", str(audio.sample_rate),
-         "-ac", str(audio.channels), "-i", "-", *codec_args, str(tmp)],
-        input=np.ascontiguousarray(audio.samples.T).tobytes(), capture_output=True, check=False,
-    )
-    if proc.returncode != 0:
-        detail = proc.stderr.decode(errors="replace").strip().splitlines()
-        last = detail[-1].replace(str(tmp), target.name) if detail else "?"
-        raise ToolError(f"{target}: ffmpeg could not encode ({last})")
+def save(audio: Audio, path: str | os.PathLike, *, subtype: str | None = None,
+         bit_depth: str | None = None, bitrate: str | None = None,
+         origin: dict | None = None) -> Path:
+    """Write ``audio`` to ``path`` atomically; the format follows the extension, the sample format
+    the rule of :mod:`tools.core.audio_write` (float WAV for audio from no file). Returns the path."""
+    block = 1 << 20
+    blocks = (audio.samples[:, at:at + block] for at in range(0, audio.num_samples, block))
+    write_blocks(path, blocks, sample_rate=audio.sample_rate, channels=audio.channels,
+                 frames=audio.num_samples, subtype=subtype, bit_depth=bit_depth,
+                 bitrate=bitrate, origin=origin)
+    return Path(path)

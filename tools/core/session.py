@@ -4,16 +4,24 @@ On disk a session is a directory::
 
     SESSION/
       journal.jsonl      one JSON record a line, appended and fsynced
-      audio/<id>.wav     one float32 WAV per version, written atomically, never overwritten
+      blocks/<id>.pack   sample blocks, written by one commit each, never modified (tools.core.blocks)
       lock               held (flock) while a process has the session open
 
-A version is committed when its journal line is complete: the audio file is written (temp + rename +
-fsync) before the line that names it. Reopening replays the journal; a torn last line left by a kill
-is dropped. Nothing ever overwrites an input file or an earlier version.
+A version is a list of segments over stored blocks (or over an input file read in place, in a
+one-command session), so versions share everything they do not change and an edit costs what it
+touches. A version is committed when its journal line is complete: the blocks it needs are written
+and fsynced first, then the line that names them, what each version is, and which step it belongs
+to. Reopening replays the journal; a torn last line left by a kill is dropped, and packs that no
+line names are removed. Nothing ever overwrites an input file or an earlier version.
 
-Journal records: ``{"op": "commit", "changes": [{"track", "version", "prev"}], "tool", "args",
-"summary", "select"}``, ``{"op": "undo"}``, ``{"op": "redo"}``, ``{"op": "select", "track"}``.
-History is linear and global across tracks: undo reverts the last commit whatever track it touched.
+Journal records: ``{"op": "commit", "changes": [{"track", "version", "prev"}], "versions": {id:
+{"rate", "channels", "segments"}}, "blocks": [...], "files": [...], "tool", "args", "summary",
+"select", "group"}``, ``{"op": "undo", "count"}``, ``{"op": "redo", "count"}``, ``{"op": "select",
+"track"}``, ``{"op": "settings", "values"}``. History is linear and global across tracks: undo
+reverts the last request (the steps of one group) whatever tracks it touched.
+
+Sessions made before the block store (one ``audio/<id>.wav`` per version) open as they are: each
+old version reads its WAV in place.
 """
 
 from __future__ import annotations
@@ -25,12 +33,23 @@ import re
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.core.audio import Audio, atomic_path, read_frames, write_frames
+from tools.core.audio import Audio
+from tools.core.blocks import (
+    Block,
+    BlockStore,
+    FileSource,
+    PackWriter,
+    Segment,
+    TrackView,
+    Version,
+    VersionBuilder,
+)
 from tools.core.errors import SessionError, ToolArgumentError
 
 JOURNAL = "journal.jsonl"
@@ -58,6 +77,7 @@ class Step:
     select: str | None
     time: float
     prev_current: str | None = None
+    group: str | None = None
 
 
 @dataclass
@@ -83,6 +103,16 @@ def _apply(state: _State, step: Step, *, forward: bool) -> None:
         state.current = next(iter(state.heads), None)
 
 
+def _group_size(steps: list[Step]) -> int:
+    """How many steps at the end of ``steps`` belong to the last one's request."""
+    if not steps:
+        return 0
+    group, count = steps[-1].group, 1
+    while group is not None and count < len(steps) and steps[-1 - count].group == group:
+        count += 1
+    return count
+
+
 class Session:
     """Tracks, their version history and the session's settings, persisted under ``root``.
 
@@ -95,9 +125,17 @@ class Session:
         self.progress: ProgressCallback = progress or (lambda task, done, total: None)
         self.settings: dict[str, Any] = {}
         self.models: dict[str, Any] = {}  # loaded lazily by tools, once per session
+        self.store = BlockStore(self.root)
+        self._versions: dict[str, Version] = {}
+        self._origins: dict[str, dict[str, Any]] = {}  # version id of an opened file -> its format
         self._state = _State()
         self._cache: OrderedDict[str, Audio] = OrderedDict()
         self._lock_fd: int | None = None
+        self._writer: PackWriter | None = None
+        self._group: str | None = None
+        self._pending_files: list[FileSource] = []  # in-place sources named by the next commit
+        # a one-command session may read uncompressed inputs where they are (agent.workspace)
+        self.inputs_in_place = False
 
     # ------------------------------------------------------------------ opening
 
@@ -106,7 +144,7 @@ class Session:
         root = Path(root)
         if root.exists() and any(root.iterdir()):
             raise SessionError(f"{root}: folder exists and is not empty; choose a new session folder")
-        (root / "audio").mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
         (root / JOURNAL).touch()
         session = cls(root, **kwargs)
         session._lock()
@@ -120,6 +158,7 @@ class Session:
         session = cls(root, **kwargs)
         session._lock()
         session._replay()
+        session.store.remove_orphans()
         return session
 
     @classmethod
@@ -139,6 +178,8 @@ class Session:
         self._lock_fd = fd
 
     def close(self) -> None:
+        self.discard_pending()
+        self.store.close()
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
@@ -168,10 +209,32 @@ class Session:
                 handle.truncate(good_bytes)
                 os.fsync(handle.fileno())
 
+    def _register_versions(self, record: dict[str, Any]) -> None:
+        self.store.add(blocks=(Block.from_record(b) for b in record.get("blocks", ())),
+                       files=(FileSource(**f) for f in record.get("files", ())))
+        for version_id, spec in record.get("versions", {}).items():
+            self._versions[version_id] = Version.from_record(version_id, spec)
+        for change in record["changes"]:
+            if change["version"] not in self._versions:  # a session from before the block store
+                self._versions[change["version"]] = self._legacy_version(change["version"])
+        if record.get("tool") == "open" and "format" in record.get("args", {}):
+            for change in record["changes"]:
+                self._origins[change["version"]] = record["args"]["format"]
+
+    def _legacy_version(self, version_id: str) -> Version:
+        wav = self.root / "audio" / f"{version_id}.wav"
+        if not wav.is_file():
+            raise SessionError(f"{self.root}: version {version_id} has no audio ({wav} is missing)")
+        source = FileSource.for_path(wav)
+        self.store.add(files=[source])
+        return Version(version_id, source.sample_rate, source.channels,
+                       (Segment(source.key, 0, source.frames),))
+
     def _replay_record(self, record: dict[str, Any]) -> None:
         state = self._state
         op = record.get("op")
         if op == "commit":
+            self._register_versions(record)
             step = Step(
                 index=len(state.done) + 1,
                 changes=tuple(Change(**c) for c in record["changes"]),
@@ -181,18 +244,23 @@ class Session:
                 select=record.get("select"),
                 time=record.get("time", 0.0),
                 prev_current=record.get("prev_current"),
+                group=record.get("group"),
             )
             _apply(state, step, forward=True)
             state.done.append(step)
             state.undone.clear()
-        elif op == "undo" and state.done:
-            step = state.done.pop()
-            _apply(state, step, forward=False)
-            state.undone.append(step)
-        elif op == "redo" and state.undone:
-            step = state.undone.pop()
-            _apply(state, step, forward=True)
-            state.done.append(step)
+        elif op == "undo":
+            for _ in range(int(record.get("count", 1))):
+                if state.done:
+                    step = state.done.pop()
+                    _apply(state, step, forward=False)
+                    state.undone.append(step)
+        elif op == "redo":
+            for _ in range(int(record.get("count", 1))):
+                if state.undone:
+                    step = state.undone.pop()
+                    _apply(state, step, forward=True)
+                    state.done.append(step)
         elif op == "select" and record.get("track") in state.heads:
             state.current = record["track"]
         elif op == "settings":
@@ -227,18 +295,36 @@ class Session:
             raise ToolArgumentError(f"track={track!r} does not exist; expected one of: {known}")
         return track
 
+    def track(self, track: str | None = None) -> TrackView:
+        """A window reader over the latest version of ``track`` (default: the current track)."""
+        return self.version_view(self._state.heads[self.resolve_track(track)])
+
+    def version_view(self, version: str) -> TrackView:
+        return TrackView(self.store, self._versions[version])
+
     def audio(self, track: str | None = None) -> Audio:
-        """The latest version of ``track`` (default: the current track)."""
+        """The latest version of ``track`` as one Audio in memory (short tracks; long ones are
+        better read through :meth:`track`)."""
         return self.version_audio(self._state.heads[self.resolve_track(track)])
 
     def version_audio(self, version: str) -> Audio:
         if version in self._cache:
             self._cache.move_to_end(version)
             return self._cache[version]
-        data, rate = read_frames(self._version_path(version))
-        audio = Audio(data, int(rate))
+        view = self.version_view(version)
+        audio = Audio(view.read(0, view.num_samples), view.sample_rate)
         self._remember(version, audio)
         return audio
+
+    def origin(self, track: str | None = None) -> dict[str, Any]:
+        """The file format the track was opened from (``format``, ``subtype``), as far back as its
+        history goes, or ``{}`` for a track made by a tool."""
+        name = self.resolve_track(track)
+        for step in reversed(self._state.done):
+            for change in step.changes:
+                if change.track == name and change.version in self._origins:
+                    return dict(self._origins[change.version])
+        return {}
 
     def history(self) -> list[Step]:
         """Committed steps in order (undone ones excluded)."""
@@ -250,14 +336,17 @@ class Session:
     def head(self, track: str | None = None) -> str:
         return self._state.heads[self.resolve_track(track)]
 
-    # ------------------------------------------------------------------ writing
+    def disk_bytes(self) -> int:
+        """Bytes of audio the session stores (its block packs)."""
+        return self.store.packs_bytes()
 
-    def _version_path(self, version: str) -> Path:
-        return self.root / "audio" / f"{version}.wav"
+    # ------------------------------------------------------------------ writing
 
     def _remember(self, version: str, audio: Audio) -> None:
         """Keep recent versions in memory: at most 4, and past the newest one no more than
         ``CACHE_BYTES`` in all, so hour-long tracks do not pile up copies in memory."""
+        if audio.samples.nbytes > CACHE_BYTES:
+            return
         self._cache[version] = audio
         self._cache.move_to_end(version)
         while len(self._cache) > 1 and (
@@ -265,65 +354,132 @@ class Session:
         ):
             self._cache.popitem(last=False)
 
-    def _write_version(self, track: str, audio: Audio) -> str:
-        version = f"{len(self._state.done) + 1:04d}-{track}-{uuid.uuid4().hex[:8]}"
-        path = self._version_path(version)
-        tmp = atomic_path(path)
-        big = audio.samples.nbytes >= 2**31
-        write_frames(tmp, audio.samples, audio.sample_rate,
-                     format="RF64" if big else "WAV", subtype="FLOAT")
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        self._remember(version, audio)
-        return version
+    def builder(self, *, sample_rate: int, channels: int) -> VersionBuilder:
+        """A builder for a new version; its blocks become durable with the next :meth:`commit`
+        (or are dropped by :meth:`discard_pending`)."""
+        if self._writer is None:
+            self._writer = PackWriter(self.store)
+        return VersionBuilder(self._writer, sample_rate=sample_rate, channels=channels)
 
-    def commit(self, outputs: dict[str, Audio], *, tool: str, args: dict[str, Any] | None = None,
-               summary: str = "", select: str | None = None) -> Step:
+    def discard_pending(self) -> None:
+        """Drop blocks written for a commit that will not happen (a failed or interrupted tool)."""
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer = None
+        self._pending_files = []
+
+    def in_place(self, path: str | os.PathLike) -> Version:
+        """A version that reads an uncompressed file where it is (for one-command sessions)."""
+        source = FileSource.for_path(path)
+        self.store.add(files=[source])
+        self._pending_files.append(source)
+        return Version("", source.sample_rate, source.channels,
+                       (Segment(source.key, 0, source.frames),))
+
+    def _as_version(self, audio: Audio | Version | VersionBuilder) -> Version:
+        if isinstance(audio, Version):
+            return audio
+        if isinstance(audio, VersionBuilder):
+            return audio.build("")
+        builder = self.builder(sample_rate=audio.sample_rate, channels=audio.channels)
+        builder.append(audio.samples)
+        return builder.build("")
+
+    @contextmanager
+    def group(self) -> Iterator[str]:
+        """Steps committed inside are one request: one :meth:`undo` reverts them all."""
+        if self._group is not None:
+            yield self._group
+            return
+        self._group = uuid.uuid4().hex[:12]
+        try:
+            yield self._group
+        finally:
+            self._group = None
+
+    def commit(self, outputs: dict[str, Audio | Version | VersionBuilder], *, tool: str,
+               args: dict[str, Any] | None = None, summary: str = "",
+               select: str | None = None, origin: dict[str, Any] | None = None) -> Step | None:
         """Store new versions of one or more tracks as one undoable step.
 
-        New track names create tracks. ``select`` makes that track the current one.
+        Values are Audio, a built :class:`Version`, or a :class:`VersionBuilder`. New track names
+        create tracks; ``select`` makes that track the current one. A step that would leave every
+        track as it is commits nothing and returns None.
         """
         if not outputs:
             raise ValueError("commit needs at least one track")
-        changes = []
-        for track, audio in outputs.items():
+        for track in outputs:
             if not TRACK_NAME.match(track):
+                self.discard_pending()
                 raise ToolArgumentError(
                     f"track name {track!r} is not allowed; use letters, digits, '_', '-', '.'"
                 )
-            version = self._write_version(track, audio)
-            changes.append({"track": track, "version": version, "prev": self._state.heads.get(track)})
-        self._append({"op": "commit", "changes": changes, "tool": tool, "args": args or {},
-                      "summary": summary, "select": select, "time": time.time(),
-                      "prev_current": self._state.current})
+        versions: dict[str, Version] = {}
+        number = len(self._state.done) + 1
+        try:
+            for track, audio in outputs.items():
+                built = self._as_version(audio)
+                version_id = f"{number:04d}-{track}-{uuid.uuid4().hex[:8]}"
+                versions[track] = Version(version_id, built.sample_rate, built.channels,
+                                          built.segments, built.starts)
+        except BaseException:
+            self.discard_pending()
+            raise
+        heads = self._state.heads
+        if all(t in heads and self._versions[heads[t]].same_samples(v) for t, v in versions.items()):
+            self.discard_pending()
+            return None
+        blocks = self._writer.finish() if self._writer is not None else []
+        self._writer = None
+        files, self._pending_files = self._pending_files, []
+        changes = [{"track": t, "version": v.id, "prev": heads.get(t)} for t, v in versions.items()]
+        record: dict[str, Any] = {
+            "op": "commit", "changes": changes,
+            "versions": {v.id: v.record() for v in versions.values()},
+            "blocks": [b.record() for b in blocks], "files": [f.record() for f in files],
+            "tool": tool, "args": {**(args or {}), **({"format": origin} if origin else {})},
+            "summary": summary, "select": select, "time": time.time(),
+            "prev_current": self._state.current, "group": self._group,
+        }
+        self._append(record)
+        for track, audio in outputs.items():
+            if isinstance(audio, Audio):
+                self._remember(versions[track].id, audio)
         return self._state.done[-1]
 
-    def add_track(self, name: str, audio: Audio, *, source: str = "") -> Step:
+    def add_track(self, name: str, audio: Audio | Version | VersionBuilder, *, source: str = "",
+                  origin: dict[str, Any] | None = None) -> Step:
         """Add a new track (e.g. an opened file) and make it current."""
         if name in self._state.heads:
+            self.discard_pending()
             raise ToolArgumentError(f"track={name!r} exists already; choose another name")
         return self.commit({name: audio}, tool="open", args={"source": source},
-                           summary=f"opened {source or name}", select=name)
+                           summary=f"opened {source or name}", select=name, origin=origin)
 
     def select(self, track: str) -> None:
         self._append({"op": "select", "track": self.resolve_track(track)})
 
     def undo(self) -> Step | None:
-        """Revert the last committed step; None when there is nothing to undo."""
-        if not self._state.done:
+        """Revert the last request (all steps of its group); returns its first step, or None when
+        there is nothing to undo."""
+        count = _group_size(self._state.done)
+        if not count:
             return None
-        step = self._state.done[-1]
-        self._append({"op": "undo"})
-        return step
+        first = self._state.done[-count]
+        self._append({"op": "undo", "count": count})
+        return first
 
     def redo(self) -> Step | None:
-        """Re-apply the last undone step; None when there is nothing to redo."""
-        if not self._state.undone:
+        """Re-apply the last undone request; None when there is nothing to redo."""
+        undone = self._state.undone
+        if not undone:
             return None
-        step = self._state.undone[-1]
-        self._append({"op": "redo"})
-        return step
+        group, count = undone[-1].group, 1
+        while group is not None and count < len(undone) and undone[-1 - count].group == group:
+            count += 1
+        first = undone[-1]
+        self._append({"op": "redo", "count": count})
+        return first
 
     def update_settings(self, **values: Any) -> None:
         self._append({"op": "settings", "values": values})

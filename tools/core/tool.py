@@ -7,12 +7,15 @@ takes the session and the validated arguments.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tools.core.blocks import VersionBuilder
+from tools.core.edits import Piece, build
 from tools.core.session import Session
 
 
@@ -61,12 +64,68 @@ class Tool:
     edits: bool = True  # False for read-only tools (info, transcribe, locate)
 
 
+def _described(session: Session, name: str, step: Any, *, summary: str, duration_s: float,
+               data: dict[str, Any] | None) -> ToolResult:
+    if step is None:  # the edit left the track as it was: no new version
+        return ToolResult(text=f"{summary}; nothing changed, so no new version was made",
+                          data={"track": name, "duration_s": duration_s, "unchanged": True,
+                                **(data or {})})
+    text = f"{summary} (track {name}: now {duration_s:.2f} s)"
+    return ToolResult(text=text, data={"track": name, "duration_s": duration_s, **(data or {})},
+                      changed=(name,))
+
+
 def commit_edit(session: Session, track: str | None, audio: Any, *, tool: str, args: ToolArgs,
                 summary: str, data: dict[str, Any] | None = None) -> ToolResult:
-    """Commit ``audio`` as the new version of ``track`` and describe it: the usual adapter tail."""
+    """Commit ``audio`` (an Audio) as the new version of ``track`` and describe it: the usual
+    adapter tail for tools that work on a whole clip in memory."""
     name = session.resolve_track(track)
-    session.commit({name: audio}, tool=tool, args=args.model_dump(mode="json"), summary=summary,
-                   select=name)
-    text = f"{summary} (track {name}: now {audio.duration_s:.2f} s)"
-    return ToolResult(text=text, data={"track": name, "duration_s": audio.duration_s, **(data or {})},
-                      changed=(name,))
+    step = session.commit({name: audio}, tool=tool, args=args.model_dump(mode="json"),
+                          summary=summary, select=name)
+    return _described(session, name, step, summary=summary, duration_s=audio.duration_s, data=data)
+
+
+def commit_pieces(session: Session, track: str | None, pieces: list[Piece], *, tool: str,
+                  args: ToolArgs, summary: str, data: dict[str, Any] | None = None) -> ToolResult:
+    """Commit an edit list (:mod:`tools.core.edits`) over ``track``'s latest version: kept spans
+    share the stored blocks, only new samples are written."""
+    name = session.resolve_track(track)
+    view = session.track(name)
+    builder = session.builder(sample_rate=view.sample_rate, channels=view.channels)
+    try:
+        build(builder, view, pieces)
+    except BaseException:
+        session.discard_pending()
+        raise
+    step = session.commit({name: builder}, tool=tool, args=args.model_dump(mode="json"),
+                          summary=summary, select=name)
+    return _described(session, name, step, summary=summary,
+                      duration_s=builder.num_samples / view.sample_rate, data=data)
+
+
+def commit_blocks(session: Session, track: str | None, blocks: Iterable[np.ndarray], *,
+                  sample_rate: int, tool: str, args: ToolArgs, summary: str | Callable[[], str],
+                  channels: int | None = None, data: dict[str, Any] | Callable[[], dict] | None = None
+                  ) -> ToolResult:
+    """Commit the float32 ``(channels, m)`` ``blocks`` (in order) as the new version of ``track``,
+    written as they come: the whole track is never in memory. ``summary`` and ``data`` may be
+    callables, called after the blocks are consumed (for counts a stream learns as it goes)."""
+    name = session.resolve_track(track)
+    builder: VersionBuilder | None = None
+    try:
+        for block in blocks:
+            if builder is None:
+                builder = session.builder(sample_rate=sample_rate,
+                                          channels=channels or block.shape[0])
+            builder.append(block)
+    except BaseException:
+        session.discard_pending()
+        raise
+    if builder is None:
+        raise ValueError("a tool produced no audio")
+    text = summary() if callable(summary) else summary
+    extra = data() if callable(data) else data
+    step = session.commit({name: builder}, tool=tool, args=args.model_dump(mode="json"),
+                          summary=text, select=name)
+    return _described(session, name, step, summary=text,
+                      duration_s=builder.num_samples / sample_rate, data=extra)

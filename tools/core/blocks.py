@@ -1,0 +1,448 @@
+"""The block store under a session: immutable, content-addressed sample blocks in pack files.
+
+A track version is a list of :class:`Segment` s, each a span of one *source*: a stored block, or an
+uncompressed audio file read in place (a one-command run reads its WAV input directly, as
+Audacity's "read uncompressed files directly" import does; a saved session always copies). A
+segment may carry a gain, applied when its samples are read, so ``gain`` is exact and costs nothing.
+Versions share every source they do not change: a cut writes only its crossfade, a fade its ramp.
+
+On disk::
+
+    SESSION/blocks/<id>.pack    blocks appended in one go by one commit, then fsynced
+
+A block is ``frames x channels`` interleaved little-endian samples, float32 (``f4``) or int16
+(``i2``, for 16-bit imports: exact and half the size), keyed by the SHA-256 of its encoding,
+shape and bytes; a block already in the store is not written again (repeated silence costs one).
+Where blocks live, and what each version is, is recorded only in the session journal (see
+:mod:`tools.core.session`), after the pack is on disk: a pack no journal line names is debris of a
+killed commit and is removed on the next open.
+
+Block size: :data:`BLOCK_FRAMES` = 2**17 frames (2.7 s at 48 kHz; 1 MiB of float32 stereo, about
+Audacity's block size). Reads of any window are one ``pread`` per block touched, so a seam search
+or a meter costs its window; the edit journal stays near 50 bytes per block of track.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from tools.core.errors import AudioInputError, SessionError
+
+BLOCK_FRAMES = 1 << 17
+PACK_DIR = "blocks"
+_DTYPES = {"f4": np.dtype("<f4"), "i2": np.dtype("<i2")}
+_INT16_SCALE = np.float32(1.0 / 32768.0)
+
+
+@dataclass(frozen=True)
+class Block:
+    """Where a stored block lives: ``nbytes`` at ``offset`` of pack ``pack``."""
+
+    key: str
+    pack: str
+    offset: int
+    nbytes: int
+    encoding: str
+    frames: int
+    channels: int
+    peak: float | None = None  # largest |sample|: a summary, so meters can skip quiet blocks
+
+    def record(self) -> list:
+        return [self.key, self.pack, self.offset, self.nbytes, self.encoding, self.frames,
+                self.channels, self.peak]
+
+    @classmethod
+    def from_record(cls, record: list) -> Block:
+        return cls(*record)
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """An uncompressed audio file read in place; ``size`` and ``mtime_ns`` tell if it changed."""
+
+    key: str
+    path: str
+    frames: int
+    channels: int
+    sample_rate: int
+    size: int
+    mtime_ns: int
+
+    def record(self) -> dict:
+        return {"key": self.key, "path": self.path, "frames": self.frames,
+                "channels": self.channels, "sample_rate": self.sample_rate, "size": self.size,
+                "mtime_ns": self.mtime_ns}
+
+    @classmethod
+    def for_path(cls, path: str | os.PathLike) -> FileSource:
+        path = Path(path).resolve()
+        stat = path.stat()
+        info = sf.info(str(path))
+        key = "file:" + hashlib.sha256(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+                                       ).hexdigest()[:24]
+        return cls(key, str(path), int(info.frames), int(info.channels), int(info.samplerate),
+                   int(stat.st_size), int(stat.st_mtime_ns))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """``length`` frames of source ``key`` from frame ``offset``, scaled by ``gain``."""
+
+    key: str
+    offset: int
+    length: int
+    gain: float = 1.0
+
+    def record(self) -> list:
+        return [self.key, self.offset, self.length] + ([self.gain] if self.gain != 1.0 else [])
+
+    @classmethod
+    def from_record(cls, record: list) -> Segment:
+        return cls(record[0], int(record[1]), int(record[2]),
+                   float(record[3]) if len(record) > 3 else 1.0)
+
+
+@dataclass(frozen=True, eq=False)
+class Version:
+    """One immutable track version: its rate, channel count and segments."""
+
+    id: str
+    sample_rate: int
+    channels: int
+    segments: tuple[Segment, ...]
+    starts: tuple[int, ...] = field(default=(), repr=False)  # output frame where each segment starts
+
+    def __post_init__(self) -> None:
+        if not self.starts:
+            starts, at = [], 0
+            for seg in self.segments:
+                starts.append(at)
+                at += seg.length
+            object.__setattr__(self, "starts", tuple(starts))
+
+    @property
+    def num_samples(self) -> int:
+        return self.starts[-1] + self.segments[-1].length if self.segments else 0
+
+    def record(self) -> dict:
+        return {"rate": self.sample_rate, "channels": self.channels,
+                "segments": [s.record() for s in self.segments]}
+
+    @classmethod
+    def from_record(cls, version_id: str, record: dict) -> Version:
+        return cls(version_id, int(record["rate"]), int(record["channels"]),
+                   tuple(Segment.from_record(s) for s in record["segments"]))
+
+    def same_samples(self, other: Version) -> bool:
+        """True when both versions are the same segments (so the same samples)."""
+        return (self.sample_rate == other.sample_rate and self.channels == other.channels
+                and self.segments == other.segments)
+
+
+class BlockStore:
+    """The sources of one session: stored blocks and in-place files, and reading them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.blocks: dict[str, Block] = {}
+        self.files: dict[str, FileSource] = {}
+        self._fds: dict[str, int] = {}
+        self._handles: dict[str, sf.SoundFile] = {}
+
+    # ------------------------------------------------------------------ index
+
+    def add(self, blocks: Iterable[Block] = (), files: Iterable[FileSource] = ()) -> None:
+        for block in blocks:
+            self.blocks.setdefault(block.key, block)
+        for source in files:
+            self.files.setdefault(source.key, source)
+
+    def remove_orphans(self) -> int:
+        """Delete pack files that no committed block refers to; returns how many."""
+        folder = self.root / PACK_DIR
+        if not folder.is_dir():
+            return 0
+        used = {block.pack for block in self.blocks.values()}
+        removed = 0
+        for path in folder.iterdir():
+            if path.name not in used:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def packs_bytes(self) -> int:
+        folder = self.root / PACK_DIR
+        return sum(p.stat().st_size for p in folder.iterdir()) if folder.is_dir() else 0
+
+    # ------------------------------------------------------------------ reading
+
+    def read(self, segment: Segment, start: int, stop: int, channels: int) -> np.ndarray:
+        """Frames ``start:stop`` of ``segment`` (relative to it), float32 ``(channels, m)``."""
+        count = stop - start
+        if segment.key in self.blocks:
+            data = self._read_block(self.blocks[segment.key], segment.offset + start, count)
+        elif segment.key in self.files:
+            data = self._read_file(self.files[segment.key], segment.offset + start, count)
+        else:
+            raise SessionError(f"{self.root}: the session names a block that is not stored "
+                               f"({segment.key[:12]}); it is damaged")
+        if segment.gain != 1.0:
+            data *= np.float32(segment.gain)
+        return data
+
+    def _read_block(self, block: Block, frame: int, count: int) -> np.ndarray:
+        dtype = _DTYPES[block.encoding]
+        width = dtype.itemsize * block.channels
+        fd = self._fds.get(block.pack)
+        if fd is None:
+            try:
+                fd = os.open(self.root / PACK_DIR / block.pack, os.O_RDONLY)
+            except FileNotFoundError:
+                raise SessionError(f"{self.root}: block file {block.pack} is missing; "
+                                   "the session is damaged") from None
+            self._fds[block.pack] = fd
+        raw = os.pread(fd, count * width, block.offset + frame * width)
+        if len(raw) != count * width:
+            raise SessionError(f"{self.root}: block file {block.pack} is truncated; "
+                               "the session is damaged")
+        interleaved = np.frombuffer(raw, dtype=dtype).reshape(count, block.channels)
+        if block.encoding == "i2":
+            return interleaved.T * _INT16_SCALE
+        return np.array(interleaved.T, dtype=np.float32, order="C")  # a writable copy
+
+    def _read_file(self, source: FileSource, frame: int, count: int) -> np.ndarray:
+        handle = self._handles.get(source.key)
+        if handle is None:
+            path = Path(source.path)
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                raise AudioInputError(f"{path}: the input file was removed while in use") from None
+            if stat.st_size != source.size or stat.st_mtime_ns != source.mtime_ns:
+                raise AudioInputError(f"{path}: the input file changed while in use; run again")
+            handle = sf.SoundFile(str(path))
+            self._handles[source.key] = handle
+        handle.seek(frame)
+        data = handle.read(count, dtype="float32", always_2d=True)
+        if data.shape[0] != count:
+            raise AudioInputError(f"{source.path}: truncated while in use ({data.shape[0]} of "
+                                  f"{count} frames read)")
+        return np.ascontiguousarray(data.T)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        for handle in self._handles.values():
+            handle.close()
+        self._fds.clear()
+        self._handles.clear()
+
+
+class PackWriter:
+    """Appends new blocks for one commit to one pack file; :meth:`finish` makes them durable."""
+
+    def __init__(self, store: BlockStore) -> None:
+        self.store = store
+        self.name = f"{uuid.uuid4().hex}.pack"
+        self.path = store.root / PACK_DIR / self.name
+        self._handle = None
+        self._offset = 0
+        self.written: dict[str, Block] = {}
+
+    def put(self, samples: np.ndarray) -> Block:
+        """Store ``(channels, m)`` float32 or int16 samples as one block (or find it stored)."""
+        encoding = "i2" if samples.dtype == np.int16 else "f4"
+        raw = np.ascontiguousarray(samples.T, dtype=_DTYPES[encoding]).tobytes()
+        channels, frames = samples.shape
+        digest = hashlib.sha256(f"{encoding}:{channels}:".encode())
+        digest.update(raw)
+        key = digest.hexdigest()[:32]
+        known = self.store.blocks.get(key) or self.written.get(key)
+        if known is not None:
+            return known
+        if self._handle is None:
+            self.path.parent.mkdir(exist_ok=True)
+            self._handle = open(self.path, "wb")
+        self._handle.write(raw)
+        peak = float(np.max(np.abs(samples))) if frames else 0.0
+        if encoding == "i2":
+            peak /= 32768.0
+        block = Block(key, self.name, self._offset, len(raw), encoding, frames, channels, peak)
+        self._offset += len(raw)
+        self.written[key] = block
+        return block
+
+    def finish(self) -> list[Block]:
+        """Flush and fsync the pack; the blocks may now be named in the journal."""
+        if self._handle is not None:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            self._handle = None
+        self.store.add(self.written.values())
+        return list(self.written.values())
+
+    def abort(self) -> None:
+        """Drop an unfinished pack (a tool failed or was interrupted before its commit)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+            self.path.unlink(missing_ok=True)
+        self.written.clear()
+
+
+class VersionBuilder:
+    """Builds a new version from new samples and spans of existing views, in order.
+
+    New samples are gathered into whole :data:`BLOCK_FRAMES` blocks (so streamed output at the
+    same positions hashes to the same blocks); spans of a view reuse its segments.
+    """
+
+    def __init__(self, writer: PackWriter, *, sample_rate: int, channels: int) -> None:
+        self.writer = writer
+        self.sample_rate = int(sample_rate)
+        self.channels = int(channels)
+        self.segments: list[Segment] = []
+        self._pending: list[np.ndarray] = []
+        self._pending_frames = 0
+        self.num_samples = 0
+
+    def append(self, samples: np.ndarray) -> None:
+        """Add new samples ``(channels, m)`` (float32, or int16 for exact 16-bit imports)."""
+        if samples.ndim != 2 or samples.shape[0] != self.channels:
+            raise ValueError(f"a block shaped {samples.shape} does not fit a "
+                             f"{self.channels}-channel track")
+        if samples.shape[1] == 0:
+            return
+        if samples.dtype != np.int16:
+            samples = samples.astype(np.float32, copy=False)
+            if not np.isfinite(samples).all():
+                raise ValueError("samples contain NaN or infinite values")
+        if self._pending and self._pending[0].dtype != samples.dtype:
+            self._flush(everything=True)
+        self._pending.append(samples)
+        self._pending_frames += samples.shape[1]
+        self.num_samples += samples.shape[1]
+        if self._pending_frames >= BLOCK_FRAMES:
+            self._flush(everything=False)
+
+    def append_view(self, view: TrackView, start: int, stop: int, *, gain: float = 1.0) -> None:
+        """Add frames ``start:stop`` of ``view`` by reference, scaled by ``gain``."""
+        if view.channels != self.channels or view.sample_rate != self.sample_rate:
+            raise ValueError("a span of another rate or channel count cannot join this track")
+        self._flush(everything=True)
+        for seg in view.segments_between(start, stop):
+            self._add_segment(Segment(seg.key, seg.offset, seg.length, seg.gain * gain))
+        self.num_samples += max(stop - start, 0)
+
+    def _add_segment(self, seg: Segment) -> None:
+        if seg.length <= 0:
+            return
+        last = self.segments[-1] if self.segments else None
+        if (last is not None and last.key == seg.key and last.gain == seg.gain
+                and last.offset + last.length == seg.offset):
+            self.segments[-1] = Segment(last.key, last.offset, last.length + seg.length, last.gain)
+        else:
+            self.segments.append(seg)
+
+    def _flush(self, *, everything: bool) -> None:
+        if not self._pending:
+            return
+        data = np.concatenate(self._pending, axis=1) if len(self._pending) > 1 else self._pending[0]
+        at = 0
+        while data.shape[1] - at >= BLOCK_FRAMES or (everything and at < data.shape[1]):
+            piece = data[:, at:at + BLOCK_FRAMES]
+            block = self.writer.put(piece)
+            self._add_segment(Segment(block.key, 0, piece.shape[1]))
+            at += piece.shape[1]
+        rest = data[:, at:]
+        self._pending = [rest] if rest.shape[1] else []
+        self._pending_frames = rest.shape[1]
+
+    def build(self, version_id: str) -> Version:
+        self._flush(everything=True)
+        return Version(version_id, self.sample_rate, self.channels, tuple(self.segments))
+
+
+class TrackView:
+    """A read-only window reader over one version: ``view.read(lo, hi)`` or ``view[..., lo:hi]``
+    gives float32 ``(channels, m)``; the cost is the window, not the track."""
+
+    def __init__(self, store: BlockStore, version: Version) -> None:
+        self.store = store
+        self.version = version
+        self.sample_rate = version.sample_rate
+        self.channels = version.channels
+        self.num_samples = version.num_samples
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.channels, self.num_samples)
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_samples / self.sample_rate
+
+    def sample_index(self, time_s: float) -> int:
+        return int(min(max(round(time_s * self.sample_rate), 0), self.num_samples))
+
+    def segments_between(self, start: int, stop: int) -> Iterator[Segment]:
+        """The segments (trimmed) that make up frames ``start:stop``."""
+        start, stop = max(start, 0), min(stop, self.num_samples)
+        if stop <= start:
+            return
+        starts = self.version.starts
+        index = bisect.bisect_right(starts, start) - 1
+        while index < len(starts) and starts[index] < stop:
+            seg, at = self.version.segments[index], starts[index]
+            lo, hi = max(start - at, 0), min(stop - at, seg.length)
+            yield Segment(seg.key, seg.offset + lo, hi - lo, seg.gain)
+            index += 1
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        start, stop = max(int(start), 0), min(int(stop), self.num_samples)
+        out = np.empty((self.channels, max(stop - start, 0)), dtype=np.float32)
+        at = 0
+        for seg in self.segments_between(start, stop):
+            out[:, at:at + seg.length] = self.store.read(seg, 0, seg.length, self.channels)
+            at += seg.length
+        return out
+
+    def __getitem__(self, key) -> np.ndarray:
+        if not isinstance(key, tuple):
+            key = (slice(None), key)
+        if len(key) != 2 or not isinstance(key[1], slice) or key[1].step not in (None, 1):
+            raise TypeError("a TrackView is read as view[..., lo:hi] or view[:, lo:hi]")
+        span = key[1].indices(self.num_samples)
+        data = self.read(span[0], span[1])
+        return data if key[0] in (Ellipsis, slice(None)) else data[key[0]]
+
+    def peak(self, *, above: float = 1.0) -> float | None:
+        """The largest ``|sample|`` if it exceeds ``above`` (exact), else a bound at most ``above``;
+        only segments whose stored summary exceeds ``above`` are read. None when a segment has no
+        summary (an input file read in place), so the answer would cost a read of the track."""
+        best = 0.0
+        for seg in self.version.segments:
+            block = self.store.blocks.get(seg.key)
+            if block is None or block.peak is None:
+                return None
+            bound = block.peak * abs(seg.gain)
+            if bound > above:
+                data = self.store.read(seg, 0, seg.length, self.channels)
+                bound = float(np.max(np.abs(data))) if data.size else 0.0
+            best = max(best, bound)
+        return best
+
+    def blocks(self, frames: int = BLOCK_FRAMES) -> Iterator[tuple[int, np.ndarray]]:
+        """``(start, samples)`` pairs covering the track in order, ``frames`` at a time."""
+        for start in range(0, self.num_samples, frames):
+            yield start, self.read(start, start + frames)
