@@ -13,6 +13,7 @@ from tools.core.audio_read import open_input as open_audio_file
 from tools.core.audio_write import WriteReport, write_blocks
 from tools.core.errors import AudioInputError, SessionError
 from tools.core.session import Session, unique_track_name
+from tools.core.streams import prefetch
 
 
 def data_dir() -> Path:
@@ -51,7 +52,7 @@ def open_input(session: Session, path: str | os.PathLike, *, name: str | None = 
     builder = session.builder(sample_rate=source.sample_rate, channels=source.channels)
     total = source.frames or 0
     try:
-        for block in source.blocks():
+        for block in prefetch(source.blocks()):
             builder.append(block)
             if total > 30 * source.sample_rate * 60:  # a bar only for long files (> 30 min)
                 session.progress(f"reading {path.name}", builder.num_samples, total)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tools.core.audio import Audio
-from tools.core.dsp import integrated_loudness, peak_db, rms_db, true_peak_db
+from tools.core.meter import measure
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, track_field
 
@@ -14,19 +14,20 @@ class Args(ToolArgs):
     track: str | None = track_field()
 
 
-def info(audio: Audio) -> dict[str, Any]:
+def info(audio: Audio | Any) -> dict[str, Any]:
     """Measurements of ``audio``: ``duration_s``, ``sample_rate_hz``, ``channels``,
     ``integrated_lufs`` (None when unmeasurable), ``true_peak_db``, ``peak_db``, ``rms_db``."""
-    lufs = integrated_loudness(audio.samples, audio.sample_rate)
+    levels = measure(audio, audio.sample_rate)  # one streamed pass (Audio or a TrackView)
+    lufs = levels.integrated_lufs
     return {
         "duration_s": round(audio.duration_s, 6),
         "sample_rate_hz": audio.sample_rate,
         "channels": audio.channels,
         "samples": audio.num_samples,
         "integrated_lufs": round(lufs, 2) if lufs != float("-inf") else None,
-        "true_peak_db": round(true_peak_db(audio.samples, audio.sample_rate), 2),
-        "peak_db": round(peak_db(audio.samples), 2),
-        "rms_db": round(rms_db(audio.samples), 2),
+        "true_peak_db": round(levels.true_peak_db, 2),
+        "peak_db": round(levels.peak_db, 2),
+        "rms_db": round(levels.rms_db, 2),
     }
 
 
@@ -42,7 +43,7 @@ def describe(facts: dict[str, Any]) -> str:
 
 def _run(session: Session, args: Args) -> ToolResult:
     name = session.resolve_track(args.track)
-    facts = info(session.audio(name))
+    facts = info(session.track(name))
     return ToolResult(text=f"{name}: {describe(facts)}", data={"track": name, **facts})
 
 

@@ -2,22 +2,27 @@
 
 The gain that reaches the target is applied; where that pushes the true peak over the ceiling, a
 look-ahead limiter holds the peaks down, and the gain is refined (a few passes) so the limited
-result still measures at the target.
+result still measures at the target. Everything streams (one measuring pass, one per limiter
+pass): memory is a block whatever the length; without limiting the gain is stored, not rewritten.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pydantic import Field
 
 from tools.core.audio import Audio
-from tools.core.dsp import db_to_amplitude, integrated_loudness, limit_true_peak
-from tools.core.dsp import true_peak_db as true_peak_db_of
+from tools.core.dsp import db_to_amplitude, limited_blocks
+from tools.core.edits import Keep, assemble
 from tools.core.errors import ToolError
+from tools.core.meter import Meter, measure
 from tools.core.session import Session
-from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_blocks, commit_pieces, track_field
 
 _MAX_PASSES = 8
 _MAX_LIMITING_DB = 40.0  # never push the gain more than this above the unlimited gain
@@ -29,29 +34,39 @@ class Args(ToolArgs):
     track: str | None = track_field()
 
 
-def normalize_loudness(audio: Audio, *, target_lufs: float, true_peak_db: float = -1.0) -> tuple[Audio, dict]:
-    """Return ``audio`` at ``target_lufs`` with true peaks at or below ``true_peak_db``, plus a
-    report (``input_lufs``, ``output_lufs``, ``gain_db``, ``limited``, ``true_peak_db``, and
-    ``reached``: whether the output is within 0.5 LU of the target)."""
-    before = integrated_loudness(audio.samples, audio.sample_rate)
+@dataclass(frozen=True)
+class Normalization:
+    """How to reach the target: ``gain_db``, then (when ``limited``) the limiter and a final
+    ``safety`` scale against inter-sample overshoot; ``report`` as :func:`normalize_loudness`."""
+
+    gain_db: float
+    limited: bool
+    safety: float
+    ceiling_db: float
+    report: dict
+
+
+def plan_normalization(signal: Any, sample_rate: int, *, target_lufs: float,
+                       true_peak_db: float = -1.0) -> Normalization:
+    """Measure ``signal`` (Audio, TrackView or array) and find the gain, streaming: one pass to
+    measure, and one per limiter pass (at most :data:`_MAX_PASSES`) when peaks must be held."""
+    levels = measure(signal, sample_rate)
+    before = levels.integrated_lufs
     if not math.isfinite(before):
         raise ToolError("cannot measure loudness: the track is silent or shorter than 0.4 s")
     gain_db = plain_db = target_lufs - before
-    applied_db = gain_db
-    limited = False
-    out = audio.samples
-    peak_in_db = true_peak_db_of(audio.samples, audio.sample_rate)  # true peak scales with gain
+    if levels.true_peak_db + gain_db <= true_peak_db:  # true peak scales with gain
+        after = before + gain_db
+        return Normalization(gain_db, False, 1.0, true_peak_db, _report(
+            before, after, gain_db, False, levels.true_peak_db + gain_db, target_lufs))
     previous: tuple[float, float] | None = None  # (gain_db, loudness) of the last limited pass
-    for _ in range(_MAX_PASSES):
+    for attempt in range(_MAX_PASSES):
         applied_db = gain_db
-        out = None  # let the last pass's copy go before making the next (hour-long files)
-        if peak_in_db + gain_db <= true_peak_db:
-            out = audio.samples * np.float32(db_to_amplitude(gain_db))
-            break
-        limited = True
-        out = limit_true_peak(audio.samples, audio.sample_rate, ceiling_db=true_peak_db,
-                              pre_gain_db=gain_db)
-        loudness = integrated_loudness(out, audio.sample_rate)
+        meter = Meter(sample_rate, signal.shape[0])
+        for block in limited_blocks(signal, sample_rate, ceiling_db=true_peak_db,
+                                    pre_gain_db=gain_db):
+            meter.add(block)
+        loudness, peak_db = meter.integrated_lufs(), meter.true_peak_db()
         miss = target_lufs - loudness
         if abs(miss) < 0.05:
             break
@@ -64,17 +79,44 @@ def normalize_loudness(audio: Audio, *, target_lufs: float, true_peak_db: float 
         gain_db = min(max(gain_db, plain_db), plain_db + _MAX_LIMITING_DB)
         if gain_db == applied_db:  # held at the limit: another pass would give the same
             break
-    result = audio.replace(out)
-    after = integrated_loudness(result.samples, result.sample_rate)
-    report = {"input_lufs": before, "output_lufs": after, "gain_db": applied_db, "limited": limited,
-              "true_peak_db": true_peak_db_of(result.samples, result.sample_rate),
-              "reached": abs(after - target_lufs) <= 0.5}
-    return result, report
+        if attempt == _MAX_PASSES - 1:  # out of passes: keep the gain that was measured
+            gain_db = applied_db
+    safety = min(1.0, db_to_amplitude(true_peak_db - peak_db))
+    safety_db = 20 * math.log10(safety)
+    return Normalization(applied_db, True, safety, true_peak_db, _report(
+        before, loudness + safety_db, applied_db, True, peak_db + safety_db, target_lufs))
+
+
+def _report(before: float, after: float, gain_db: float, limited: bool, peak_db: float,
+            target_lufs: float) -> dict:
+    return {"input_lufs": before, "output_lufs": after, "gain_db": gain_db, "limited": limited,
+            "true_peak_db": peak_db, "reached": abs(after - target_lufs) <= 0.5}
+
+
+def normalized_blocks(signal: Any, sample_rate: int, plan: Normalization) -> Iterator[np.ndarray]:
+    """The limited output of a ``limited`` plan, block by block."""
+    for block in limited_blocks(signal, sample_rate, ceiling_db=plan.ceiling_db,
+                                pre_gain_db=plan.gain_db):
+        yield block * np.float32(plan.safety) if plan.safety < 1.0 else block
+
+
+def normalize_loudness(audio: Audio, *, target_lufs: float, true_peak_db: float = -1.0) -> tuple[Audio, dict]:
+    """Return ``audio`` at ``target_lufs`` with true peaks at or below ``true_peak_db``, plus a
+    report (``input_lufs``, ``output_lufs``, ``gain_db``, ``limited``, ``true_peak_db``, and
+    ``reached``: whether the output is within 0.5 LU of the target)."""
+    plan = plan_normalization(audio, audio.sample_rate, target_lufs=target_lufs,
+                              true_peak_db=true_peak_db)
+    if not plan.limited:
+        return assemble(audio, [Keep(0, audio.num_samples, db_to_amplitude(plan.gain_db))]), plan.report
+    out = np.concatenate(list(normalized_blocks(audio, audio.sample_rate, plan)), axis=1)
+    return audio.replace(out), plan.report
 
 
 def _run(session: Session, args: Args) -> ToolResult:
-    out, report = normalize_loudness(session.audio(args.track), target_lufs=args.target_lufs,
-                                     true_peak_db=args.true_peak_db)
+    view = session.track(args.track)
+    plan = plan_normalization(view, view.sample_rate, target_lufs=args.target_lufs,
+                              true_peak_db=args.true_peak_db)
+    report = plan.report
     summary = (f"loudness {report['input_lufs']:.1f} -> {report['output_lufs']:.1f} LUFS "
                f"({report['gain_db']:+.1f} dB"
                + (", peaks limited" if report["limited"] else "")
@@ -82,9 +124,13 @@ def _run(session: Session, args: Args) -> ToolResult:
     if not report["reached"]:
         summary += (f"; could not reach {args.target_lufs:g} LUFS under a {args.true_peak_db:g} dBTP "
                     "ceiling: the peaks would need heavier limiting")
-    return commit_edit(session, args.track, out, tool="normalize_loudness", args=args,
-                       summary=summary, data=report)
-
+    if not plan.limited:  # a plain gain: stored with the segments, nothing rewritten
+        pieces = [Keep(0, view.num_samples, db_to_amplitude(plan.gain_db))]
+        return commit_pieces(session, args.track, pieces, tool="normalize_loudness", args=args,
+                             summary=summary, data=report)
+    return commit_blocks(session, args.track, normalized_blocks(view, view.sample_rate, plan),
+                         sample_rate=view.sample_rate, tool="normalize_loudness", args=args,
+                         summary=summary, data=report)
 
 TOOL = Tool(
     name="normalize_loudness",

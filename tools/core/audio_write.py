@@ -27,6 +27,7 @@ import soundfile as sf
 
 from tools.core.audio_read import LOSSY_FORMATS, require_ffmpeg
 from tools.core.errors import AudioInputError, ToolArgumentError, ToolError
+from tools.core.streams import prefetch
 
 _SOUNDFILE_WRITE = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}
 _FFMPEG_WRITE = {
@@ -119,21 +120,32 @@ def choose_subtype(ext: str, *, bit_depth: str | None = None,
 
 
 def quantize(block: np.ndarray, subtype: str, *, start: int = 0) -> tuple[np.ndarray, int]:
-    """``(channels, m)`` float -> the integer samples libsndfile writes for ``subtype`` (int16 for
-    PCM_16, int32 otherwise, left-aligned as libsndfile expects), and how many were clipped."""
+    """``(channels, m)`` float -> interleaved ``(m, channels)`` integer samples as libsndfile
+    writes them for ``subtype`` (int16 for PCM_16, int32 otherwise, left-aligned), and how many
+    were clipped. Works in float32 (scaling by a power of two is exact there) in place, one
+    interleaved buffer per block."""
     scale = _SCALE[subtype]
-    scaled = block.astype(np.float64) * scale
-    if subtype == "PCM_16" and not np.array_equal(scaled, np.rint(scaled)):
-        rng = np.random.default_rng(start)  # seeded by position: the same input, the same file
-        shape = scaled.shape
-        scaled += rng.random(shape, dtype=np.float32) - rng.random(shape, dtype=np.float32)
-    rounded = np.rint(scaled)
-    clipped = int(np.count_nonzero((rounded > scale - 1) | (rounded < -scale)))
-    np.clip(rounded, -scale, scale - 1, out=rounded)
+    high = min(scale - 1, 2147483520.0)  # the largest float32 below 2**31 for PCM_32
+    scaled = np.multiply(block.T, np.float32(scale), dtype=np.float32)  # transposes as it goes
+    if subtype == "PCM_16":
+        rounded = np.rint(scaled)
+        if not np.array_equal(scaled, rounded):  # off the 16-bit grid: TPDF dither, then round
+            rng = np.random.default_rng(start)  # seeded by position: the same input, one file
+            scaled += rng.random(scaled.shape, dtype=np.float32)
+            scaled -= rng.random(scaled.shape, dtype=np.float32)
+            rounded = np.rint(scaled, out=scaled)
+    else:
+        rounded = np.rint(scaled, out=scaled)
+    clipped = 0
+    if rounded.size and (rounded.max() > high or rounded.min() < -scale):
+        clipped = int(np.count_nonzero(rounded > high) + np.count_nonzero(rounded < -scale))
+        np.clip(rounded, -scale, high, out=rounded)
     if subtype == "PCM_16":
         return rounded.astype(np.int16), clipped
-    shift = 8 if subtype == "PCM_24" else 0
-    return rounded.astype(np.int32) << shift, clipped
+    out = rounded.astype(np.int32)
+    if subtype == "PCM_24":
+        out <<= 8
+    return out, clipped
 
 
 def write_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], *, sample_rate: int,
@@ -176,6 +188,7 @@ def _write_soundfile(tmp: Path, blocks: Iterable[np.ndarray], ext: str, subtype:
     if container == "WAV" and frames is not None and frames * channels * width >= _RF64_BYTES:
         container = "RF64"
     clipped, at = 0, 0
+    blocks = prefetch(blocks)  # read the next block on the other core while this one is written
     try:
         with sf.SoundFile(str(tmp), "w", sample_rate, channels, format=container,
                           subtype=subtype) as handle:
@@ -184,8 +197,8 @@ def _write_soundfile(tmp: Path, blocks: Iterable[np.ndarray], ext: str, subtype:
                     data, count = quantize(block, subtype, start=at)
                     clipped += count
                 else:
-                    data = block.astype(np.float32, copy=False)
-                handle.write(np.ascontiguousarray(data.T))
+                    data = np.ascontiguousarray(block.T, dtype=np.float32)
+                handle.write(data)
                 at += block.shape[1]
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         raise ToolError(f"{target}: cannot write {container} {subtype} with {channels} channels "
@@ -198,6 +211,7 @@ def _write_ffmpeg(tmp: Path, blocks: Iterable[np.ndarray], ext: str, sample_rate
     exe = require_ffmpeg()
     codec_args, default_rate = _FFMPEG_WRITE[ext]
     rate = bitrate or default_rate
+    blocks = prefetch(blocks)
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(
             [exe, "-v", "error", "-nostdin", "-y", "-f", "f32le", "-ar", str(sample_rate),
