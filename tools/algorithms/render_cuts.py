@@ -12,18 +12,21 @@ Rendering, in order:
    crossfade of ``crossfade_ms`` (input to input, or input to room tone and back).
 
 Room tone comes from the quietest stretch of the recording near the cut (within ``TONE_SEARCH_S``),
-found from 10 ms frame powers computed once, block by block. Memory: the output plus small
-per-seam buffers; the input is never copied.
+found from 10 ms frame powers computed once, block by block. The render is an edit list
+(:mod:`tools.core.edits`): in a session the kept stretches share the stored blocks and only the
+seams are new audio, so a cut list over three hours costs its seams, not the hours.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from tools.core.audio import Audio
 from tools.core.dsp import equal_power_crossfade, snap_to_zero_crossing
+from tools.core.edits import Keep, Piece, assemble, output_samples
 from tools.core.errors import ToolArgumentError
 
 OUTWARD_MS = 8.0  # how far an edge may move outward (into the kept audio) when snapping
@@ -133,7 +136,7 @@ def plan_render(audio: Audio, cuts: list[Cut], *, crossfade_ms: float = 15.0,
     Raises :class:`ToolArgumentError` for a cut outside the audio or one that would remove it all.
     """
     rate, n = audio.sample_rate, audio.num_samples
-    x = audio.samples
+    x = audio  # an Audio or a TrackView: only windows around the edges are read
     half = max(int(crossfade_ms * 1e-3 * rate / 2), 1)
     frame = max(int(0.005 * rate), 1)
     outward = int(OUTWARD_MS * 1e-3 * rate)
@@ -178,10 +181,10 @@ def plan_render(audio: Audio, cuts: list[Cut], *, crossfade_ms: float = 15.0,
 class RoomTone:
     """The quietest :data:`TONE_WINDOW_S` stretch near any point of a recording."""
 
-    def __init__(self, audio: Audio) -> None:
-        self.audio = audio
+    def __init__(self, audio: Any) -> None:
+        self.audio = audio  # an Audio or a TrackView: powers are computed block by block
         self.frame = max(int(_FRAME_S * audio.sample_rate), 1)
-        power = _frame_power(audio.samples, self.frame)
+        power = _frame_power(audio, self.frame)
         width = min(max(int(TONE_WINDOW_S / _FRAME_S), 1), max(power.size, 1))
         sums = np.concatenate([[0.0], np.cumsum(power)])
         self.window = width
@@ -201,7 +204,7 @@ class RoomTone:
         if dead.mean() < 0.2 and not dead.all():
             level = np.where(dead, np.inf, level)
         start = (lo + int(np.argmin(level))) * self.frame
-        return self.audio.samples[:, start:start + self.window * self.frame]
+        return self.audio.read(start, start + self.window * self.frame)
 
     def bed(self, index: int, length: int, half: int, rng: np.random.Generator) -> np.ndarray:
         """``length`` samples of room tone: the window near ``index``, looped from random offsets
@@ -230,59 +233,68 @@ class RoomTone:
 # ----------------------------------------------------------------------------- rendering
 
 
-def render_plan(audio: Audio, plan: RenderPlan, *, seed: int = 0) -> Audio:
-    """Apply ``plan`` (from :func:`plan_render`) to ``audio``: one output allocation."""
-    x, n, half = audio.samples, audio.num_samples, plan.half_crossfade
+def render_pieces(audio: Any, plan: RenderPlan, *, seed: int = 0) -> list[Piece]:
+    """``plan`` (from :func:`plan_render`) as an edit list over ``audio`` (Audio or TrackView):
+    the kept stretches by reference, and new samples only at the seams (crossfades, room tone,
+    the short fades where the very start or end was cut)."""
+    n, half = audio.num_samples, plan.half_crossfade
     if not plan.seams:
-        return audio
-    out = np.empty((audio.channels, plan.output_samples), dtype=np.float32)
+        return [Keep(0, n)]
     tone = RoomTone(audio) if any(s.fill for s in plan.seams) else None
     rng = np.random.default_rng(seed)
-    read, write = 0, 0  # next input sample to copy, next output sample to write
-
-    def copy(upto: int) -> None:
-        nonlocal read, write
-        count = max(upto - read, 0)
-        out[:, write:write + count] = x[:, read:read + count]
-        read, write = read + count, write + count
-
+    pieces: list[Piece] = []
+    read = 0  # next input sample to keep
     for seam in plan.seams:
-        if seam.start <= 0:  # cut off the start: fade the new first samples in
+        if seam.start <= 0:  # cut off the start: the new first samples fade in below
             read = seam.end
             continue
-        if seam.end >= n:  # cut off the end: fade the new last samples out below
-            copy(seam.start)
+        if seam.end >= n:  # cut off the end: the new last samples fade out below
+            pieces.append(Keep(read, seam.start))
             read = n
             break
         h = max(min(half, seam.start - read, n - seam.end), 0)
-        copy(seam.start - h)
-        tail = x[:, seam.start - h:seam.start + h]
-        head = x[:, seam.end - h:seam.end + h]
+        pieces.append(Keep(read, seam.start - h))
+        tail = audio.read(seam.start - h, seam.start + h)
+        head = audio.read(seam.end - h, seam.end + h)
         if seam.fill and tone is not None:
             # input -> room tone over 2h, the bed, room tone -> input over 2h
             bed = tone.bed(seam.start, seam.fill + 2 * h, half, rng)
-            out[:, write:write + 2 * h] = equal_power_crossfade(tail, bed[:, :2 * h])
-            out[:, write + 2 * h:write + seam.fill] = bed[:, 2 * h:seam.fill]
-            write += seam.fill
-            out[:, write:write + 2 * h] = equal_power_crossfade(bed[:, seam.fill:], head)
+            pieces.append(equal_power_crossfade(tail, bed[:, :2 * h]).astype(np.float32))
+            pieces.append(bed[:, 2 * h:seam.fill])
+            pieces.append(equal_power_crossfade(bed[:, seam.fill:], head).astype(np.float32))
         else:
-            out[:, write:write + 2 * h] = equal_power_crossfade(tail, head)
-        write += 2 * h
+            pieces.append(equal_power_crossfade(tail, head).astype(np.float32))
         read = seam.end + h
-    copy(n)
-    _edge_fades(out, plan, half)
-    if write != out.shape[1]:  # pragma: no cover - a bookkeeping error would be a bug
-        raise AssertionError(f"rendered {write} samples, planned {out.shape[1]}")
-    return Audio(out, audio.sample_rate)
+    if read < n:
+        pieces.append(Keep(read, n))
+    pieces = _edge_fades(audio, pieces, plan, half)
+    if output_samples(pieces) != plan.output_samples:  # pragma: no cover - a bookkeeping bug
+        raise AssertionError(f"rendered {output_samples(pieces)} samples, planned "
+                             f"{plan.output_samples}")
+    return pieces
 
 
-def _edge_fades(out: np.ndarray, plan: RenderPlan, half: int) -> None:
+def _edge_fades(audio: Any, pieces: list[Piece], plan: RenderPlan, half: int) -> list[Piece]:
     """Short fades where a cut removed the very start or end of the recording."""
     ramp = np.sin((np.arange(half) + 0.5) / half * np.pi / 2).astype(np.float32)
-    if plan.seams[0].start <= 0 and out.shape[1] >= half:
-        out[:, :half] *= ramp
-    if plan.seams[-1].end >= plan.num_samples and out.shape[1] >= half:
-        out[:, -half:] *= ramp[::-1]
+    if plan.seams[0].start <= 0 and isinstance(pieces[0], Keep) and \
+            pieces[0].stop - pieces[0].start >= half:
+        first = pieces[0]
+        pieces[:1] = [audio.read(first.start, first.start + half) * ramp,
+                      Keep(first.start + half, first.stop)]
+    if plan.seams[-1].end >= plan.num_samples and isinstance(pieces[-1], Keep) and \
+            pieces[-1].stop - pieces[-1].start >= half:
+        last = pieces[-1]
+        pieces[-1:] = [Keep(last.start, last.stop - half),
+                       audio.read(last.stop - half, last.stop) * ramp[::-1]]
+    return pieces
+
+
+def render_plan(audio: Audio, plan: RenderPlan, *, seed: int = 0) -> Audio:
+    """Apply ``plan`` (from :func:`plan_render`) to ``audio``: one output allocation."""
+    if not plan.seams:
+        return audio
+    return assemble(audio, render_pieces(audio, plan, seed=seed))
 
 
 def render_cuts(audio: Audio, cuts: list[Cut], *, crossfade_ms: float = 15.0,
