@@ -1,0 +1,148 @@
+"""Streaming building blocks for the producer's toolbox: block readers, stateful filters, pedalboard
+plugins run block by block, and the one adapter tail that commits a stream of blocks.
+
+A *source* is anything with ``.shape == (channels, n)`` whose ``source[:, lo:hi]`` gives float32
+samples: a numpy array, ``Audio.samples`` or a session's track view. Processing reads it block by
+block and yields float32 ``(channels, m)`` output blocks in order, so memory is one block (plus a
+filter's state or an effect's tail), not the track.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
+
+import numpy as np
+from scipy.signal import sosfilt, sosfilt_zi
+
+from tools.core.audio import Audio
+from tools.core.session import Session
+from tools.core.tool import ToolArgs, ToolResult, commit_edit
+
+BLOCK = 1 << 16  # frames per processed block (1.4 s at 48 kHz)
+
+
+class Source(Protocol):
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __getitem__(self, key: Any) -> np.ndarray: ...
+
+
+def read_blocks(source: Source, *, block: int = BLOCK, start: int = 0,
+                stop: int | None = None) -> Iterator[np.ndarray]:
+    """float32 ``(channels, m)`` blocks of ``source[:, start:stop]`` in order. A last piece
+    shorter than a quarter block joins the block before it (no tiny blocks, which effects with
+    a frame size and pedalboard's layout detection handle badly)."""
+    stop = source.shape[-1] if stop is None else min(stop, source.shape[-1])
+    lo = start
+    while lo < stop:
+        hi = stop if stop - lo < block + block // 4 else lo + block
+        yield np.asarray(source[:, lo:hi], dtype=np.float32)
+        lo = hi
+
+
+def collect(blocks: Iterable[np.ndarray], channels: int) -> np.ndarray:
+    """Join blocks into one float32 ``(channels, n)`` array (for short clips and tests)."""
+    parts = [np.asarray(b, dtype=np.float32) for b in blocks]
+    if not parts:
+        return np.zeros((channels, 0), dtype=np.float32)
+    return np.ascontiguousarray(np.concatenate(parts, axis=-1), dtype=np.float32)
+
+
+class SosStream:
+    """A cascade of second-order sections (scipy ``sos``) run block by block on ``channels``
+    channels, its state carried from block to block (so the blocks join without seams)."""
+
+    def __init__(self, sos: np.ndarray, channels: int, *, steady: np.ndarray | None = None):
+        self.sos = np.asarray(sos, dtype=np.float64)
+        zi = sosfilt_zi(self.sos)  # (sections, 2): the state of a step response's steady state
+        # start from rest, or from the steady state of a constant input ``steady`` per channel
+        level = np.zeros(channels) if steady is None else np.asarray(steady, dtype=np.float64)
+        self.state = zi[:, None, :] * level[None, :, None]
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        out, self.state = sosfilt(self.sos, block, axis=-1, zi=self.state)
+        return out.astype(np.float32)
+
+
+def filter_blocks(blocks: Iterable[np.ndarray], process: Callable[[np.ndarray], np.ndarray]
+                  ) -> Iterator[np.ndarray]:
+    for block in blocks:
+        yield process(block)
+
+
+class PluginStream:
+    """A pedalboard plugin (or ``Pedalboard`` chain) run block by block with ``reset=False``: its
+    state carries over, so the output equals one call over the whole signal. Output that a
+    plugin holds back (latency) is flushed with zeros at the end, so the stream keeps its length."""
+
+    def __init__(self, plugin: Any, sample_rate: int) -> None:
+        self.plugin = plugin
+        self.sample_rate = float(sample_rate)
+        self.plugin.reset()
+        self.owed = 0  # samples taken in but not yet given back
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        n = block.shape[-1]
+        if 0 < n <= block.shape[0]:  # fewer samples than channels: pedalboard would read it
+            block = np.pad(block, ((0, 0), (0, block.shape[0] + 1 - n)))  # transposed; the last
+        out = self.plugin.process(np.ascontiguousarray(block, dtype=np.float32), self.sample_rate,
+                                  buffer_size=8192, reset=False)[:, :n]  # block of a tiny clip
+        self.owed += n - out.shape[-1]
+        return np.asarray(out, dtype=np.float32)
+
+    def flush(self, channels: int) -> np.ndarray:
+        """The held-back output (zeros fed in until the stream has its full length)."""
+        parts = []
+        while self.owed > 0:
+            zeros = np.zeros((channels, max(self.owed, 8192)), dtype=np.float32)
+            out = self.plugin.process(zeros, self.sample_rate, buffer_size=8192, reset=False)
+            take = out[:, :self.owed]
+            self.owed -= take.shape[-1]
+            parts.append(take)
+        return collect(parts, channels)
+
+
+def plugin_blocks(blocks: Iterable[np.ndarray], plugin: Any, sample_rate: int, channels: int
+                  ) -> Iterator[np.ndarray]:
+    """``blocks`` through ``plugin`` (see :class:`PluginStream`), same total length."""
+    stream = PluginStream(plugin, sample_rate)
+    for block in blocks:
+        out = stream(block)
+        if out.shape[-1]:
+            yield out
+    rest = stream.flush(channels)
+    if rest.shape[-1]:
+        yield rest
+
+
+def linked_gain(plugin: Any, detector: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The gain a pedalboard dynamics plugin (Compressor, NoiseGate) applies, computed once from a
+    mono ``detector`` (e.g. the largest ``|x|`` over channels) so that every channel gets the same
+    gain, as a stereo-linked DAW compressor does. JUCE's compressor and gate multiply their input
+    by a gain that depends only on the input's envelope, so ``plugin(d) / d`` is that gain exactly
+    (``d`` is kept above 0 by 1e-9). Call repeatedly on consecutive blocks: the plugin keeps its
+    state (``reset=False``)."""
+    d = (np.abs(detector) + np.float32(1e-9)).astype(np.float32)[None, :]
+    out = plugin.process(d, float(sample_rate), buffer_size=8192, reset=False)
+    return (out[0] / d[0]).astype(np.float32)
+
+
+def stream_edit(session: Session, track: str | None, blocks: Iterable[np.ndarray], *,
+                sample_rate: int, tool: str, args: ToolArgs, summary: str,
+                data: dict[str, Any] | None = None) -> ToolResult:
+    """Commit the output ``blocks`` as the new version of ``track``: the toolbox's adapter tail.
+
+    Until the session stores tracks block by block (``tools.core.tool.commit_blocks``), the blocks
+    are joined and committed through ``commit_edit``; then this becomes a streamed commit."""
+    channels = session.audio(track).channels
+    out = Audio(collect(blocks, channels), sample_rate)
+    return commit_edit(session, track, out, tool=tool, args=args, summary=summary, data=data)
+
+
+def source_of(session: Session, track: str | None) -> tuple[Any, int]:
+    """(a source over ``track``'s samples, its sample rate): what the toolbox's pure functions read.
+    Today the whole track (``session.audio``); a window reader once ``session.track`` exists."""
+    audio = session.audio(track)
+    return audio.samples, audio.sample_rate
