@@ -1,8 +1,12 @@
 """The chat REPL: requests in plain English plus a few slash commands, on a persistent session.
 
 Assistant answers and command results go to ``out`` (stdout); tool calls and notes go to ``err``
-(stderr, compact). Works the same with a terminal or with input piped from another program.
-Ctrl-C cancels the request in progress (its edits are rolled back); end of input quits.
+(stderr, compact: one line per call, each note once per session; see :mod:`agent.present`).
+Works the same with a terminal or with input piped from another program; with a terminal, long
+steps show a progress bar. Ctrl-C cancels the request in progress: its edits are rolled back, and
+the models it may have interrupted mid-call are dropped, to be loaded afresh when next needed
+(an import in progress is let finish first: :mod:`agent.interrupts`).
+End of input quits.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from agent import ui
 from agent.base import Agent, ToolCallRecord
+from agent.interrupts import interrupts_wait_for_imports
+from agent.present import Presenter, call_line
 from agent.workspace import check_output, export, open_input
 from tools.core.errors import EchoError
 from tools.core.session import Session
@@ -25,6 +32,7 @@ COMMANDS = """\
 /tracks          list the tracks               /select TRACK    make TRACK the current one
 /open FILE       add a file as a new track     /export PATH [-y] write the current track
 /help            this list                     /quit            leave (Ctrl-D too)"""
+REFUSAL_POINTER = "/help lists the requests I understand."
 
 
 class Chat:
@@ -32,9 +40,21 @@ class Chat:
                  out: IO[str] | None = None, err: IO[str] | None = None,
                  capabilities: str = "") -> None:
         self.agent, self.session = agent, session
-        self.inp, self.out, self.err = inp or sys.stdin, out or sys.stdout, err or sys.stderr
+        self.inp = inp or sys.stdin
+        self._out, self._err = out, err  # None: sys.stdout/sys.stderr as they are when written to
         self.capabilities = capabilities
         self.interactive = self.inp.isatty()
+        self.presenter = Presenter()
+        # the offline planner's answer is its calls' texts: show them once, in the answer
+        self.call_text = not getattr(agent, "reply_repeats_calls", False)
+
+    @property
+    def out(self) -> IO[str]:
+        return self._out or sys.stdout
+
+    @property
+    def err(self) -> IO[str]:
+        return self._err or sys.stderr
 
     # ------------------------------------------------------------------ output
 
@@ -48,9 +68,9 @@ class Chat:
 
     def show_call(self, kind: str, payload: object) -> None:
         if kind == "call" and isinstance(payload, ToolCallRecord):
-            args = ", ".join(f"{k}={v!r}" for k, v in payload.arguments.items() if v is not None)
-            mark = "ok" if payload.ok else "failed"
-            self.note(f"  [{mark}] {payload.name}({args}): {payload.text}")
+            self.note(call_line(payload, with_text=self.call_text))
+            for line in self.presenter.notes_of([payload]):
+                self.note(f"note: {line}")
 
     # ------------------------------------------------------------------ loop
 
@@ -89,18 +109,31 @@ class Chat:
             return
         mark = len(self.session.history())
         try:
-            reply = self.agent.respond(self.session, text, on_event=self.show_call)
+            with interrupts_wait_for_imports(), ui.progress_bar(self._err is None) as progress:
+                self.session.progress = progress
+                with self.session.group():  # one request is one undo, however many steps
+                    reply = self.agent.respond(self.session, text, on_event=self.show_call)
         except KeyboardInterrupt:
-            while len(self.session.history()) > mark:
-                self.session.undo()
-            if hasattr(self.agent, "reset"):  # the model must not believe the edits happened
-                self.agent.reset()
-            self.note("cancelled; the session is as it was before that request")
+            self.cancel(mark)
             return
         except EchoError as exc:
             self.say(f"Error: {exc}")
             return
-        self.say(reply.text)
+        finally:
+            self.session.progress = lambda task, done, total: None
+        answer = self.presenter.answer(reply.text, reply.calls)
+        self.say(answer if reply.understood else f"{answer}\n{REFUSAL_POINTER}")
+
+    def cancel(self, mark: int) -> None:
+        """Ctrl-C during a request: undo its edits, let the agent forget it, and drop the models it
+        may have stopped mid-call (a decoder inside an utterance, a stream half fed): each tool
+        loads its model again when next needed."""
+        while len(self.session.history()) > mark:
+            self.session.undo()
+        if hasattr(self.agent, "reset"):  # the model must not believe the edits happened
+            self.agent.reset()
+        self.session.models.clear()
+        self.note("cancelled; the session is as it was before that request")
 
     # ------------------------------------------------------------------ slash commands
 
@@ -131,16 +164,22 @@ class Chat:
                              if self.capabilities else ""))
 
     def cmd_undo(self, rest: list[str]) -> None:
+        before = len(self.session.history())
         step = self.session.undo() if undoable(self.session) else None
-        self.say(f"Undid: {step.summary}" if step else "Nothing to undo.")
+        if step is None:
+            self.say("Nothing to undo.")
+            return
+        undone = self.session.redo_steps()[:before - len(self.session.history())]
+        self.say("Undid: " + "; ".join(s.summary for s in undone))
 
     def cmd_redo(self, rest: list[str]) -> None:
         step = self.session.redo()
         self.say(f"Redid: {step.summary}" if step else "Nothing to redo.")
 
     def cmd_history(self, rest: list[str]) -> None:
-        lines = [f"{s.index}. {s.summary}" for s in self.session.history()]
-        lines += [f"   (undone) {s.summary}" for s in self.session.redo_steps()]
+        summary = self.presenter.summary
+        lines = [f"{s.index}. {summary(s.summary)}" for s in self.session.history()]
+        lines += [f"   (undone) {summary(s.summary)}" for s in self.session.redo_steps()]
         self.say("\n".join(lines) or "No edits yet.")
 
     def cmd_info(self, rest: list[str]) -> None:
@@ -163,7 +202,7 @@ class Chat:
         if not rest:
             raise EchoError("/open needs a file name")
         track = open_input(self.session, Path(rest[0]).expanduser())
-        self.say(f"Opened {rest[0]} as track {track} ({self.session.audio(track).duration_s:.2f} s)")
+        self.say(f"Opened {rest[0]} as track {track} ({self.session.track(track).duration_s:.2f} s)")
 
     def cmd_export(self, rest: list[str]) -> None:
         paths = [w for w in rest if w not in ("-y", "--overwrite")]

@@ -7,22 +7,16 @@ Results go to stdout; progress, notes and errors go to stderr.
 
 from __future__ import annotations
 
+# Import-light on purpose: --help, --version and usage errors must answer at once, so only the
+# standard library and the import-light command modules (argparse only at their top) load here;
+# each command imports numpy, scipy, the tools and the models when it runs.
 import argparse
-import json
 import os
 import sys
-import traceback
 from pathlib import Path
 
-from agent import __version__, ui
-from agent.file_commands import add_commands
-from agent.instructions import Instruction, InstructionError, read_instructions, run_instructions
-from agent.plan import PLAN_SUFFIXES, load_plan, run_plan, validate_plan
-from agent.workspace import ScratchSession, check_output, export, open_input
-from tools.core import audio as audio_io
+from agent import __version__, file_commands, models_command, sessions_command, ui
 from tools.core.errors import EchoError
-from tools.info import describe, info
-from tools.registry import TOOLS, openai_tools, tool_schema
 
 EXAMPLES = """\
 examples:
@@ -73,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Duration, sample rate, channels, integrated loudness (LUFS), true peak.")
     p.add_argument("file", help="audio or video file")
     p.add_argument("--json", action="store_true", help="print JSON instead of a line of text")
+    p.add_argument("--quality", action="store_true",
+                   help="add DNSMOS speech quality (SIG, BAK, OVRL, 1-5; needs the models extra)")
 
     p = sub.add_parser("tools", help="list the tools and their arguments", formatter_class=_formatter,
                        description="The tools the agent can call, with the JSON schemas an LLM sees.")
@@ -118,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", help="audio file to open as the first track")
     p.add_argument("--session", metavar="DIR", help="session folder: resumed if it exists, else created")
     _add_agent_arguments(p)
-    COMMANDS.update(add_commands(sub))
+    COMMANDS.update(file_commands.add_commands(sub))
+    COMMANDS.update(sessions_command.add_commands(sub))
+    COMMANDS.update(models_command.add_commands(sub))
     return parser
 
 
@@ -136,27 +134,60 @@ def _add_io_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--session", metavar="DIR",
                    help="keep the session (every version, undoable) in this new folder")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    p.add_argument("--bit-depth", choices=("16", "24", "32", "float"),
+                   help="sample format of a .wav/.flac/.aiff output (default: the input's own; "
+                        "16-bit gets TPDF dither)")
+    p.add_argument("--bitrate", metavar="RATE",
+                   help="bitrate of an .mp3/.m4a/.opus output, e.g. 128k (default 192k, opus 128k)")
+
+
+def _export(session, output: Path, args: argparse.Namespace) -> None:
+    """Write the result in the input's format (or --bit-depth/--bitrate); say if it clipped."""
+    from agent.workspace import export, export_note
+
+    note = export_note(export(session, output, bit_depth=args.bit_depth, bitrate=args.bitrate))
+    if note:
+        ui.note(note)
 
 
 # ----------------------------------------------------------------------------- commands
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    import json
+
+    from tools.core import audio as audio_io
+    from tools.info import describe, info
+
     path = Path(args.file)
-    facts = {"file": str(path), **info(audio_io.load(path))}
+    audio = audio_io.load(path)
+    facts = {"file": str(path), **info(audio)}
+    quality = ""
+    if getattr(args, "quality", False):
+        from tools.models.dnsmos import describe_quality, quality_facts
+
+        facts.update(quality_facts(audio.samples, audio.sample_rate))
+        quality = f", {describe_quality(facts)}"
     if args.json:
         print(json.dumps(facts, indent=2))
     else:
-        print(f"{path}: {describe(facts)}")
+        print(f"{path}: {describe(facts)}{quality}")
     return 0
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
+    import json
+
+    from agent.planner import EXAMPLES
+    from tools.registry import TOOLS, openai_tools, tool_schema
+
     if args.json:
         print(json.dumps(openai_tools(), indent=2))
         return 0
     for tool in TOOLS:
         print(f"{tool.name}: {tool.description}")
+        if tool.name in EXAMPLES:  # what the offline planner understands for it
+            print("    say: " + " / ".join(f"'{e}'" for e in EXAMPLES[tool.name]))
         schema = tool_schema(tool)
         for name, prop in schema["properties"].items():
             print(f"    {name}: {prop.get('description', '')}")
@@ -164,6 +195,13 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import json
+
+    from agent.instructions import read_instructions
+    from agent.plan import PLAN_SUFFIXES, load_plan, run_plan, validate_plan
+    from agent.workspace import ScratchSession, check_output, open_input
+    from tools.core.audio_read import open_input as open_audio_file
+
     plan_path = Path(args.plan)
     if plan_path.suffix.lower() not in PLAN_SUFFIXES:
         return run_requests(args, read_instructions(plan_path))
@@ -171,7 +209,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     input_path = Path(args.input)
     if args.dry_run:
         validate_plan(steps)
-        audio_io.load(input_path)  # the input must be readable too
+        open_audio_file(input_path)  # the input must be readable too (checked, not loaded)
         for number, step in enumerate(steps, start=1):
             print(f"{number}. {step.tool} {json.dumps(step.args)}")
         return 0
@@ -187,7 +225,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             results = run_plan(session, steps, on_step=on_step)
             progress(f"plan ({len(steps)} steps)", len(steps), len(steps))
-            export(session, output)
+            _export(session, output, args)
     for number, result in enumerate(results, start=1):
         ui.note(f"{number}. {result.text}")
     if args.json:
@@ -211,21 +249,37 @@ def make_agent(args: argparse.Namespace):
         if args.model:
             raise _usage(f"--model {args.model} needs an endpoint: set OPENAI_API_KEY (OpenAI) "
                          "or pass --base-url (a local server)")
-        ui.note("no LLM configured: using the built-in offline planner "
-                "(set OPENAI_API_KEY, or --base-url/--model for a local server)")
+        ui.note("no LLM configured: using the offline planner (set OPENAI_API_KEY or --base-url)")
         return OfflineAgent()
     ui.note(f"LLM: {config.model} at {config.endpoint}")
     return LLMAgent(config)
 
 
-def _show_call(kind: str, payload) -> None:
-    if kind == "call":
-        args = ", ".join(f"{k}={v!r}" for k, v in payload.arguments.items() if v is not None)
-        ui.note(f"  [{'ok' if payload.ok else 'failed'}] {payload.name}({args}): {payload.text}")
+def _call_printer(agent, presenter):
+    """on_event for `do`/`run`: each call as one line on stderr, then its new notes (once)."""
+    from agent.present import call_line
+
+    with_text = not getattr(agent, "reply_repeats_calls", False)
+    records = []
+
+    def show(kind: str, payload) -> None:
+        if kind == "call":
+            records.append(payload)
+            ui.note(call_line(payload, with_text=with_text))
+            for line in presenter.notes_of([payload]):
+                ui.note(f"note: {line}")
+
+    return show, records
 
 
-def run_requests(args: argparse.Namespace, instructions: list[Instruction]) -> int:
+def run_requests(args: argparse.Namespace, instructions: list) -> int:
     """`run EDITS.txt` and `do`: plain-English requests, in order, all or nothing."""
+    import json
+
+    from agent.instructions import Instruction, InstructionError, run_instructions
+    from agent.present import Presenter
+    from agent.workspace import ScratchSession, check_output, open_input
+
     input_path = Path(args.input)
     output = None
     if not args.dry_run:
@@ -233,6 +287,8 @@ def run_requests(args: argparse.Namespace, instructions: list[Instruction]) -> i
             raise _usage(f"{args.command} needs -o/--output (or --dry-run)")
         output = check_output(args.output, inputs=[input_path], overwrite=args.overwrite)
     agent = make_agent(args)
+    presenter = Presenter()
+    show_call, records = _call_printer(agent, presenter)
     log: list = []
     with ui.progress_bar(not args.quiet) as progress:
         # a dry run still plans each line against the audio as the earlier lines leave it, in a
@@ -245,16 +301,16 @@ def run_requests(args: argparse.Namespace, instructions: list[Instruction]) -> i
                 ui.note(f"{instruction.line}: {instruction.text}")
 
             try:
-                log = run_instructions(agent, session, instructions, on_event=_show_call,
+                log = run_instructions(agent, session, instructions, on_event=show_call,
                                        on_line=on_line if len(instructions) > 1 else None)
             except InstructionError as exc:
                 if args.json:
                     print(json.dumps(getattr(exc, "log", []), indent=2))
                 if args.command == "do":
-                    raise EchoError(exc.reason) from None
+                    raise EchoError(presenter.answer(exc.reason, records)) from None
                 raise
             if output is not None:
-                export(session, output)
+                _export(session, output, args)
     if args.json:
         print(json.dumps(log, indent=2))
     elif args.dry_run:
@@ -263,19 +319,21 @@ def run_requests(args: argparse.Namespace, instructions: list[Instruction]) -> i
                 print(f"{entry['line']}. {call['tool']} {json.dumps(call['arguments'])}")
     else:
         for entry in log:
-            ui.note(entry["reply"])
+            ui.note(presenter.answer(entry["reply"], records))
         print(output)
     return 0
 
 
 def cmd_do(args: argparse.Namespace) -> int:
+    from agent.instructions import Instruction
+
     return run_requests(args, [Instruction(1, args.instruction.strip())])
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from agent.chat import Chat
     from agent.planner import CAPABILITIES
-    from agent.workspace import new_session_dir
+    from agent.workspace import new_session_dir, open_input
     from tools.core.session import Session
 
     root = Path(args.session) if args.session else new_session_dir("chat")
@@ -309,7 +367,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return _reader_left()
     except EchoError as exc:
         ui.error_line(str(exc))
         return exc.exit_code
@@ -318,9 +380,23 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # an unexpected failure: one line unless --debug
         if args.debug or os.environ.get("ECHO_AGENT_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         ui.error_line(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)")
         return 1
+
+
+def _reader_left() -> int:
+    """stdout's reader went away (``echo-agent tools | head -1``): as for ``git log | head``, that is
+    no error. Point stdout at /dev/null so that the interpreter's final flush is silent too."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is no real file (tests capture it): nothing to flush
+        pass
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from agent.base import Agent, EventCallback, Reply
 from tools.core.errors import AudioInputError, EchoError
 from tools.core.session import Session
 
+TOOLS_POINTER = "'echo-agent tools' lists what I can do."
+
 
 class InstructionError(EchoError):
     """A line could not be done; the message starts with its line number."""
@@ -66,13 +68,13 @@ def run_instructions(agent: Agent, session: Session, instructions: list[Instruct
     for instruction in instructions:
         if on_line is not None:
             on_line(instruction)
-        reply = agent.respond(session, instruction.text, on_event=on_event)
+        with session.group():  # one instruction is one undo in a kept session
+            reply = agent.respond(session, instruction.text, on_event=on_event)
         log.append(reply_log(instruction, reply))
         if reply.failed:
-            # the first paragraph (a not-understood reply goes on to list what can be done)
-            reason = reply.text.strip().split("\n\n")[0]
+            reason = reply.text.strip()
             if not reply.understood:
-                reason += " (see 'echo-agent tools' or /help in chat for what I can do)"
+                reason += f" {TOOLS_POINTER}"
             error = InstructionError(instruction.line, instruction.text, reason)
             error.log = log
             raise error

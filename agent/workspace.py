@@ -83,6 +83,15 @@ def check_output(output: str | os.PathLike, *, inputs: list[Path], overwrite: bo
     return output
 
 
+def export_note(report: WriteReport) -> str | None:
+    """A line for stderr when the export clipped samples; None otherwise."""
+    if not report.clipped_samples:
+        return None
+    return (f"{report.clipped_samples} samples went past full scale and were clipped in the "
+            f"{report.subtype} output; normalize_loudness (a true-peak limiter) or "
+            "--bit-depth float avoids it")
+
+
 def export(session: Session, output: str | os.PathLike, *, track: str | None = None,
            bit_depth: str | None = None, bitrate: str | None = None) -> WriteReport:
     """Write the track's latest version to ``output`` atomically, block by block, keeping the

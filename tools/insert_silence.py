@@ -9,7 +9,7 @@ from pydantic import Field
 
 from tools.core.audio import Audio
 from tools.core.dsp import fade_curve
-from tools.core.edits import Keep, Piece, assemble
+from tools.core.edits import Keep, Piece, Silence, assemble
 from tools.core.errors import ToolArgumentError
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, commit_pieces, track_field
@@ -25,7 +25,7 @@ class Args(ToolArgs):
 def insert_silence_pieces(signal: Any, *, at_s: float, duration_s: float,
                           edge_fade_ms: float = 3.0) -> list[Piece]:
     """The edit list inserting ``duration_s`` of silence at ``at_s``: the audio on both sides is
-    kept by reference but its few-ms edge fades; the silence is new (and stored once per block)."""
+    kept by reference but its few-ms edge fades; the silence is stored as a length."""
     if at_s > signal.duration_s + 1e-6:
         raise ToolArgumentError(
             f"at_s={at_s:g} is beyond the end of the track ({signal.duration_s:.3f} s)"
@@ -40,9 +40,7 @@ def insert_silence_pieces(signal: Any, *, at_s: float, duration_s: float,
     pieces: list[Piece] = [Keep(0, at - before)]
     if before:
         pieces.append(signal.read(at - before, at) * ramp[::-1])
-    step = 1 << 20
-    for done in range(0, silence, step):  # long silences in bounded pieces
-        pieces.append(np.zeros((signal.channels, min(step, silence - done)), np.float32))
+    pieces.append(Silence(silence))
     if after:
         pieces.append(signal.read(at, at + after) * ramp)
     pieces.append(Keep(at + after, n))

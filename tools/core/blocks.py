@@ -10,6 +10,7 @@ On disk::
 
     SESSION/blocks/<id>.pack    blocks appended in one go by one commit, then fsynced
 
+Digital silence is a segment of the source ``silence``: any length, nothing stored.
 A block is ``frames x channels`` interleaved little-endian samples, float32 (``f4``) or int16
 (``i2``, for 16-bit imports: exact and half the size), keyed by the SHA-256 of its encoding,
 shape and bytes; a block already in the store is not written again (repeated silence costs one).
@@ -39,6 +40,7 @@ from tools.core.errors import AudioInputError, SessionError
 
 BLOCK_FRAMES = 1 << 17
 PACK_DIR = "blocks"
+SILENCE = "silence"  # the source of digital silence: any length, nothing stored
 _DTYPES = {"f4": np.dtype("<f4"), "i2": np.dtype("<i2")}
 _INT16_SCALE = np.float32(1.0 / 32768.0)
 
@@ -188,6 +190,8 @@ class BlockStore:
     def read(self, segment: Segment, start: int, stop: int, channels: int) -> np.ndarray:
         """Frames ``start:stop`` of ``segment`` (relative to it), float32 ``(channels, m)``."""
         count = stop - start
+        if segment.key == SILENCE:
+            return np.zeros((channels, count), dtype=np.float32)
         if segment.key in self.blocks:
             data = self._read_block(self.blocks[segment.key], segment.offset + start, count)
         elif segment.key in self.files:
@@ -335,6 +339,12 @@ class VersionBuilder:
         if self._pending_frames >= BLOCK_FRAMES:
             self._flush(everything=False)
 
+    def append_silence(self, frames: int) -> None:
+        """Add ``frames`` of digital silence (stored as a length, not as samples)."""
+        self._flush(everything=True)
+        self._add_segment(Segment(SILENCE, 0, int(frames)))
+        self.num_samples += max(int(frames), 0)
+
     def append_view(self, view: TrackView, start: int, stop: int, *, gain: float = 1.0) -> None:
         """Add frames ``start:stop`` of ``view`` by reference, scaled by ``gain``."""
         if view.channels != self.channels or view.sample_rate != self.sample_rate:
@@ -432,6 +442,8 @@ class TrackView:
         summary (an input file read in place), so the answer would cost a read of the track."""
         best = 0.0
         for seg in self.version.segments:
+            if seg.key == SILENCE:
+                continue
             block = self.store.blocks.get(seg.key)
             if block is None or block.peak is None:
                 return None

@@ -4,7 +4,8 @@ An edit of a signal (an :class:`~tools.core.audio.Audio` or a session's
 :class:`~tools.core.blocks.TrackView`) is a list of pieces, in output order:
 
 - :class:`Keep` ``(start, stop, gain)``: input frames ``start:stop``, scaled by ``gain``;
-- a float32 ``(channels, m)`` array: new samples (a crossfade, a fade ramp, silence).
+- :class:`Silence` ``(frames)``: digital silence;
+- a float32 ``(channels, m)`` array: new samples (a crossfade, a fade ramp).
 
 A cut is ``[Keep(0, a), seam, Keep(b, n)]``; a gain is ``[Keep(0, n, gain=g)]``; a fade out is
 ``[Keep(0, n - f), ramp]``. The same list renders two ways: :func:`assemble` concatenates it into a
@@ -32,11 +33,26 @@ class Keep:
     gain: float = 1.0
 
 
-Piece = Keep | np.ndarray
+@dataclass(frozen=True)
+class Silence:
+    """``frames`` of digital silence (free in a session: stored as a length)."""
+
+    frames: int
+
+
+Piece = Keep | Silence | np.ndarray
+
+
+def _length(piece: Piece) -> int:
+    if isinstance(piece, Keep):
+        return piece.stop - piece.start
+    if isinstance(piece, Silence):
+        return piece.frames
+    return piece.shape[1]
 
 
 def output_samples(pieces: list[Piece]) -> int:
-    return sum(p.stop - p.start if isinstance(p, Keep) else p.shape[1] for p in pieces)
+    return sum(_length(p) for p in pieces)
 
 
 def is_identity(pieces: list[Piece], num_samples: int) -> bool:
@@ -55,6 +71,10 @@ def assemble(signal: Audio, pieces: list[Piece]) -> Audio:
             data = signal.read(piece.start, piece.stop)
             if piece.gain != 1.0:
                 data = data * np.float32(piece.gain)
+        elif isinstance(piece, Silence):
+            at += piece.frames  # zeros
+            out[:, at - piece.frames:at] = 0.0
+            continue
         else:
             data = piece
         out[:, at:at + data.shape[1]] = data
@@ -67,6 +87,8 @@ def build(builder: VersionBuilder, view: Any, pieces: list[Piece]) -> VersionBui
     for piece in pieces:
         if isinstance(piece, Keep):
             builder.append_view(view, piece.start, piece.stop, gain=piece.gain)
+        elif isinstance(piece, Silence):
+            builder.append_silence(piece.frames)
         else:
             builder.append(np.asarray(piece, dtype=np.float32))
     return builder
