@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from math import gcd
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from tools.core.audio_read import first_non_finite, open_input
 from tools.core.audio_write import WRITABLE_EXTENSIONS, WriteReport, atomic_path, write_blocks
 from tools.core.errors import AudioInputError, ToolArgumentError
+from tools.core.resample import resampled_blocks
 
 __all__ = ["Audio", "WRITABLE_EXTENSIONS", "WriteReport", "atomic_path", "first_non_finite",
            "load", "resample", "save", "to_channels"]
@@ -113,7 +112,7 @@ class Audio:
 
 
 def resample(audio: Audio, *, sample_rate_hz: int) -> Audio:
-    """Resample with a polyphase anti-aliasing filter (scipy ``resample_poly``)."""
+    """Resample with a polyphase anti-aliasing filter (scipy ``resample_poly``, in chunks)."""
     if not MIN_SAMPLE_RATE_HZ <= sample_rate_hz <= MAX_SAMPLE_RATE_HZ:
         raise ToolArgumentError(
             f"sample_rate_hz={sample_rate_hz} must be from {MIN_SAMPLE_RATE_HZ} to "
@@ -121,10 +120,8 @@ def resample(audio: Audio, *, sample_rate_hz: int) -> Audio:
         )
     if sample_rate_hz == audio.sample_rate:
         return audio
-    divisor = gcd(int(sample_rate_hz), audio.sample_rate)
-    up, down = int(sample_rate_hz) // divisor, audio.sample_rate // divisor
-    out = resample_poly(audio.samples, up, down, axis=-1).astype(np.float32)
-    return Audio(out, int(sample_rate_hz))
+    blocks = list(resampled_blocks(audio, audio.sample_rate, int(sample_rate_hz)))
+    return Audio(np.concatenate(blocks, axis=1), int(sample_rate_hz))
 
 
 def to_channels(audio: Audio, *, channels: int) -> Audio:
