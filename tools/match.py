@@ -10,11 +10,15 @@
   applied as a linear-phase FIR (zero delay after compensation). Where either track has nothing to
   compare (below 20 Hz, above 0.95 x the lower Nyquist, or 80 dB below its own peak) the nearest
   valid correction is held. Loudness changes little; run match_loudness after it.
+
+Both stream: analysis passes and output are block by block over the session's tracks.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -23,10 +27,10 @@ from scipy.signal import fftconvolve, firwin2, welch
 from tools.core.audio import Audio
 from tools.core.dsp import integrated_loudness
 from tools.core.errors import ToolArgumentError, ToolError
-from tools.core.overlap_add import overlap_add
+from tools.core.overlap_add import overlap_add_blocks
 from tools.core.session import Session
-from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
-from tools.normalize_loudness import normalize_loudness
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_blocks, track_field
+from tools.normalize_loudness import build_normalized, normalize_loudness, plan_normalization
 
 FRAME_S = 0.186  # 8192 samples at 44.1 kHz
 LOW_HZ = 20.0
@@ -67,8 +71,8 @@ def _run_loudness(session: Session, args: LoudnessArgs) -> ToolResult:
     target = args.target_lufs
     if target is None:
         reference = session.resolve_track(args.reference or names[0])
-        ref_audio = session.audio(reference)
-        target = integrated_loudness(ref_audio.samples, ref_audio.sample_rate)
+        ref_view = session.track(reference)
+        target = integrated_loudness(ref_view, ref_view.sample_rate)
         if not math.isfinite(target):
             raise ToolError(f"cannot measure the loudness of {reference}: silent or under 0.4 s")
         names = [n for n in names if n != reference]
@@ -78,8 +82,12 @@ def _run_loudness(session: Session, args: LoudnessArgs) -> ToolResult:
         source = f"{reference} ({target:.1f} LUFS)"
     else:
         source = f"{target:g} LUFS"
-    out, reports = match_loudness({n: session.audio(n) for n in names}, target_lufs=target,
+    out, reports = {}, {}
+    for n in names:  # every track streamed; all change in one step
+        view = session.track(n)
+        plan = plan_normalization(view, view.sample_rate, target_lufs=target,
                                   true_peak_db=args.true_peak_db)
+        out[n], reports[n] = build_normalized(session, view, plan), plan.report
     parts = [f"{n} {r['input_lufs']:.1f} -> {r['output_lufs']:.1f}" for n, r in reports.items()]
     summary = f"matched loudness to {source}: " + "; ".join(parts) + " LUFS"
     missed = [n for n, r in reports.items() if not r["reached"]]
@@ -94,12 +102,12 @@ def _run_loudness(session: Session, args: LoudnessArgs) -> ToolResult:
 # ----------------------------------------------------------------------------- eq
 
 
-def long_term_spectrum(audio: Audio, *, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+def long_term_spectrum(audio: Any, *, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
     """(frequencies in Hz, mean power spectral density over channels and time), Welch-averaged
     block by block with Hann frames of ``n_fft`` and 50% overlap."""
     total, frames = None, 0
     for lo in range(0, audio.num_samples, _BLOCK):
-        block = audio.samples[:, lo:lo + _BLOCK + n_fft // 2]
+        block = np.asarray(audio[:, lo:lo + _BLOCK + n_fft // 2])
         if block.shape[-1] < n_fft:
             if frames:
                 break
@@ -121,7 +129,7 @@ def smooth_octaves(freqs: np.ndarray, power: np.ndarray, *, octaves: float) -> n
     return (cumulative[hi] - cumulative[lo]) / (hi - lo)
 
 
-def eq_correction_db(audio: Audio, reference: Audio, *, max_gain_db: float = 12.0,
+def eq_correction_db(audio: Any, reference: Any, *, max_gain_db: float = 12.0,
                      smoothing_octaves: float = 1 / 3, amount: float = 1.0,
                      ) -> tuple[np.ndarray, np.ndarray]:
     """(frequencies on ``audio``'s grid, correction in dB) that moves ``audio``'s smoothed
@@ -147,11 +155,12 @@ def eq_correction_db(audio: Audio, reference: Audio, *, max_gain_db: float = 12.
     return freqs, correction
 
 
-def match_eq(audio: Audio, reference: Audio, *, max_gain_db: float = 12.0,
-             smoothing_octaves: float = 1 / 3, amount: float = 1.0) -> tuple[Audio, dict]:
-    """``audio`` filtered so its long-term spectrum follows ``reference``'s (see the module
-    docstring). Returns the audio (same length, rate, channels) and a report of the correction at
-    octave centres (``bands_db``)."""
+def match_eq_blocks(audio: Any, reference: Any, *, max_gain_db: float = 12.0,
+                    smoothing_octaves: float = 1 / 3, amount: float = 1.0
+                    ) -> tuple[Iterator[np.ndarray], dict]:
+    """``audio`` (Audio or TrackView) filtered so its long-term spectrum follows ``reference``'s
+    (see the module docstring), as output blocks in order, and a report of the correction at
+    octave centres (``bands_db``). Analysis is one streamed pass over each track."""
     for name, value, lo, hi in (("max_gain_db", max_gain_db, 0, 48),
                                 ("smoothing_octaves", smoothing_octaves, 0.01, 4),
                                 ("amount", amount, 0, 1)):
@@ -166,10 +175,19 @@ def match_eq(audio: Audio, reference: Audio, *, max_gain_db: float = 12.0,
     def filtered(chunk: np.ndarray) -> np.ndarray:
         return fftconvolve(chunk, fir[None, :], mode="full", axes=-1)[:, half:half + chunk.shape[-1]]
 
-    out = overlap_add(audio.samples, filtered, segment=_BLOCK, context=half + 1)
+    blocks = (block for _, block in overlap_add_blocks(audio, filtered, segment=_BLOCK,
+                                                        context=half + 1))
     centres = [31.5 * 2**k for k in range(10) if 31.5 * 2**k < audio.sample_rate / 2]
     bands = {f"{c:.0f}": round(float(np.interp(c, freqs, correction)), 1) for c in centres}
-    return audio.replace(out), {"bands_db": bands, "max_abs_db": float(np.abs(correction).max())}
+    return blocks, {"bands_db": bands, "max_abs_db": float(np.abs(correction).max())}
+
+
+def match_eq(audio: Audio, reference: Audio, *, max_gain_db: float = 12.0,
+             smoothing_octaves: float = 1 / 3, amount: float = 1.0) -> tuple[Audio, dict]:
+    """:func:`match_eq_blocks` gathered into one Audio (same length, rate, channels)."""
+    blocks, report = match_eq_blocks(audio, reference, max_gain_db=max_gain_db,
+                                     smoothing_octaves=smoothing_octaves, amount=amount)
+    return audio.replace(np.concatenate(list(blocks), axis=1)), report
 
 
 def _run_eq(session: Session, args: EqArgs) -> ToolResult:
@@ -177,14 +195,13 @@ def _run_eq(session: Session, args: EqArgs) -> ToolResult:
     reference = session.resolve_track(args.reference)
     if name == reference:
         raise ToolArgumentError(f"track and reference are both {name!r}; choose another reference")
-    out, report = match_eq(session.audio(name), session.audio(reference),
-                           max_gain_db=args.max_gain_db, smoothing_octaves=args.smoothing_octaves,
-                           amount=args.amount)
+    view = session.track(name)
+    blocks, report = match_eq_blocks(view, session.track(reference), max_gain_db=args.max_gain_db,
+                                     smoothing_octaves=args.smoothing_octaves, amount=args.amount)
     shown = ", ".join(f"{hz} Hz {db:+.1f}" for hz, db in report["bands_db"].items())
     summary = f"matched the tone of {name} to {reference} (dB per octave: {shown})"
-    return commit_edit(session, name, out, tool="match_eq", args=args, summary=summary,
-                       data=report)
-
+    return commit_blocks(session, name, blocks, sample_rate=view.sample_rate, tool="match_eq",
+                         args=args, summary=summary, data=report)
 
 MATCH_LOUDNESS = Tool(
     name="match_loudness",

@@ -17,12 +17,13 @@ import numpy as np
 from pydantic import Field
 
 from tools.core.audio import Audio
+from tools.core.blocks import VersionBuilder
 from tools.core.dsp import db_to_amplitude, limited_blocks
-from tools.core.edits import Keep, assemble
+from tools.core.edits import Keep, assemble, build
 from tools.core.errors import ToolError
 from tools.core.meter import Meter, measure
 from tools.core.session import Session
-from tools.core.tool import Tool, ToolArgs, ToolResult, commit_blocks, commit_pieces, track_field
+from tools.core.tool import Tool, ToolArgs, ToolResult, described, track_field
 
 _MAX_PASSES = 8
 _MAX_LIMITING_DB = 40.0  # never push the gain more than this above the unlimited gain
@@ -100,6 +101,33 @@ def normalized_blocks(signal: Any, sample_rate: int, plan: Normalization) -> Ite
         yield block * np.float32(plan.safety) if plan.safety < 1.0 else block
 
 
+def build_normalized(session: Session, view: Any, plan: Normalization) -> VersionBuilder:
+    """A session version of ``view`` normalised by ``plan``: a plain gain is stored with the
+    segments (nothing rewritten); a limited one is written block by block."""
+    builder = session.builder(sample_rate=view.sample_rate, channels=view.channels)
+    try:
+        if plan.limited:
+            for block in normalized_blocks(view, view.sample_rate, plan):
+                builder.append(block)
+        else:
+            build(builder, view, [Keep(0, view.num_samples, db_to_amplitude(plan.gain_db))])
+    except BaseException:
+        session.discard_pending()
+        raise
+    return builder
+
+
+def describe(report: dict, *, target_lufs: float, true_peak_db: float) -> str:
+    summary = (f"loudness {report['input_lufs']:.1f} -> {report['output_lufs']:.1f} LUFS "
+               f"({report['gain_db']:+.1f} dB"
+               + (", peaks limited" if report["limited"] else "")
+               + f", true peak {report['true_peak_db']:.1f} dBTP)")
+    if not report["reached"]:
+        summary += (f"; could not reach {target_lufs:g} LUFS under a {true_peak_db:g} dBTP "
+                    "ceiling: the peaks would need heavier limiting")
+    return summary
+
+
 def normalize_loudness(audio: Audio, *, target_lufs: float, true_peak_db: float = -1.0) -> tuple[Audio, dict]:
     """Return ``audio`` at ``target_lufs`` with true peaks at or below ``true_peak_db``, plus a
     report (``input_lufs``, ``output_lufs``, ``gain_db``, ``limited``, ``true_peak_db``, and
@@ -113,24 +141,16 @@ def normalize_loudness(audio: Audio, *, target_lufs: float, true_peak_db: float 
 
 
 def _run(session: Session, args: Args) -> ToolResult:
-    view = session.track(args.track)
+    name = session.resolve_track(args.track)
+    view = session.track(name)
     plan = plan_normalization(view, view.sample_rate, target_lufs=args.target_lufs,
                               true_peak_db=args.true_peak_db)
-    report = plan.report
-    summary = (f"loudness {report['input_lufs']:.1f} -> {report['output_lufs']:.1f} LUFS "
-               f"({report['gain_db']:+.1f} dB"
-               + (", peaks limited" if report["limited"] else "")
-               + f", true peak {report['true_peak_db']:.1f} dBTP)")
-    if not report["reached"]:
-        summary += (f"; could not reach {args.target_lufs:g} LUFS under a {args.true_peak_db:g} dBTP "
-                    "ceiling: the peaks would need heavier limiting")
-    if not plan.limited:  # a plain gain: stored with the segments, nothing rewritten
-        pieces = [Keep(0, view.num_samples, db_to_amplitude(plan.gain_db))]
-        return commit_pieces(session, args.track, pieces, tool="normalize_loudness", args=args,
-                             summary=summary, data=report)
-    return commit_blocks(session, args.track, normalized_blocks(view, view.sample_rate, plan),
-                         sample_rate=view.sample_rate, tool="normalize_loudness", args=args,
-                         summary=summary, data=report)
+    summary = describe(plan.report, target_lufs=args.target_lufs, true_peak_db=args.true_peak_db)
+    builder = build_normalized(session, view, plan)
+    step = session.commit({name: builder}, tool="normalize_loudness",
+                          args=args.model_dump(mode="json"), summary=summary, select=name)
+    return described(session, name, step, summary=summary, duration_s=view.duration_s,
+                     data=plan.report)
 
 TOOL = Tool(
     name="normalize_loudness",

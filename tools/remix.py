@@ -12,21 +12,23 @@ balance control (unity at the centre; panning one way turns the other channel do
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from tools.core.audio import Audio, resample
+from tools.core.audio import Audio
 from tools.core.dsp import db_to_amplitude, peak_db
 from tools.core.errors import ToolArgumentError
+from tools.core.resample import resampled_blocks
 from tools.core.session import TRACK_NAME, Session
 from tools.core.tool import Tool, ToolArgs, ToolResult
 
 STEM_NAMES = ("vocals", "drums", "bass", "other", "guitar", "piano", "no_vocals")
 Preset = Literal["karaoke", "acapella"]
+_BLOCK = 1 << 17
 
 
 class TrackMix(ToolArgs):
@@ -47,7 +49,7 @@ class Args(ToolArgs):
 class Part:
     """One track of a remix and its settings."""
 
-    audio: Audio
+    audio: Any  # an Audio or a session TrackView
     gain_db: float = 0.0
     pan: float = 0.0
     mute: bool = False
@@ -66,11 +68,34 @@ def pan_gains(pan: float, *, source_channels: int) -> tuple[float, float]:
     return min(1.0, np.sqrt(2.0) * left), min(1.0, np.sqrt(2.0) * right)
 
 
-def remix(parts: Sequence[Part]) -> Audio:
-    """Sum ``parts`` with their gains and pans; solo beats mute. As in a mixer, every part, muted
-    or not, sets the output's format: the highest rate, the longest length; mono when every part
-    is mono and nothing is panned, else stereo (or the parts' common channel count when that is
-    more than two and nothing is panned)."""
+class _Reader:
+    """Fixed-size takes from a stream of variable-size blocks; zeros once it has run out."""
+
+    def __init__(self, blocks: Iterator[np.ndarray], channels: int) -> None:
+        self.blocks, self.channels = blocks, channels
+        self.buffer = np.zeros((channels, 0), dtype=np.float32)
+
+    def take(self, count: int) -> np.ndarray:
+        while self.buffer.shape[1] < count:
+            block = next(self.blocks, None)
+            if block is None:
+                pad = np.zeros((self.channels, count - self.buffer.shape[1]), dtype=np.float32)
+                self.buffer = np.concatenate([self.buffer, pad], axis=1)
+                break
+            self.buffer = np.concatenate([self.buffer, block], axis=1)
+        out, self.buffer = self.buffer[:, :count], self.buffer[:, count:]
+        return out
+
+
+def remix_blocks(parts: Sequence[Part], *, block: int = _BLOCK) -> tuple[int, int, int,
+                                                                            Iterator[np.ndarray]]:
+    """Sum ``parts`` (each an Audio or a session TrackView) with their gains and pans; solo beats
+    mute. As in a mixer, every part, muted or not, sets the output's format: the highest rate,
+    the longest length; mono when every part is mono and nothing is panned, else stereo (or the
+    parts' common channel count when that is more than two and nothing is panned).
+
+    Returns ``(sample_rate, channels, length, blocks)``: the mix is made block by block, each
+    part resampled as a stream, so memory is a block per part whatever the length."""
     playing = [p for p in parts if p.solo] or [p for p in parts if not p.mute]
     if not playing:
         raise ToolArgumentError("every track is muted; unmute or solo at least one")
@@ -83,18 +108,31 @@ def remix(parts: Sequence[Part]) -> Audio:
     if panned:
         channels = max(channels, 2)
     length = max(-(-p.audio.num_samples * rate // p.audio.sample_rate) for p in parts)
-    audios = [resample(p.audio, sample_rate_hz=rate) for p in playing]
-    out = np.zeros((channels, length), dtype=np.float32)
-    for part, audio in zip(playing, audios, strict=True):
-        gain = db_to_amplitude(part.gain_db)
-        samples = audio.samples
-        if channels == 2 and (audio.channels == 1 or part.pan != 0.0):
-            left, right = pan_gains(part.pan, source_channels=audio.channels)
-            out[0, :audio.num_samples] += samples[0] * np.float32(gain * left)
-            out[1, :audio.num_samples] += samples[-1] * np.float32(gain * right)
-        else:
-            out[:, :audio.num_samples] += samples * np.float32(gain)
-    return Audio(out, rate)
+
+    def blocks() -> Iterator[np.ndarray]:
+        readers = [_Reader(resampled_blocks(p.audio, p.audio.sample_rate, rate), p.audio.channels)
+                   for p in playing]
+        for start in range(0, length, block):
+            count = min(block, length - start)
+            out = np.zeros((channels, count), dtype=np.float32)
+            for part, reader in zip(playing, readers, strict=True):
+                gain = db_to_amplitude(part.gain_db)
+                samples = reader.take(count)
+                if channels == 2 and (part.audio.channels == 1 or part.pan != 0.0):
+                    left, right = pan_gains(part.pan, source_channels=part.audio.channels)
+                    out[0] += samples[0] * np.float32(gain * left)
+                    out[1] += samples[-1] * np.float32(gain * right)
+                else:
+                    out += samples * np.float32(gain)
+            yield out
+
+    return rate, channels, length, blocks()
+
+
+def remix(parts: Sequence[Part]) -> Audio:
+    """:func:`remix_blocks` gathered into one Audio."""
+    rate, _, _, blocks = remix_blocks(parts)
+    return Audio(np.concatenate(list(blocks), axis=1), rate)
 
 
 def latest_stems(session: Session) -> list[str]:
@@ -132,20 +170,28 @@ def _run(session: Session, args: Args) -> ToolResult:
     if not TRACK_NAME.match(output):
         raise ToolArgumentError(f"output={output!r} is not a valid track name; use letters, "
                                 "digits, '_', '-', '.'")
-    parts = [Part(session.audio(name), gain_db=s.gain_db or 0.0, pan=s.pan or 0.0,
+    parts = [Part(session.track(name), gain_db=s.gain_db or 0.0, pan=s.pan or 0.0,
                   mute=bool(s.mute), solo=bool(s.solo)) for name, s in settings.items()]
-    out = remix(parts)
+    rate, channels, length, blocks = remix_blocks(parts)
+    builder = session.builder(sample_rate=rate, channels=channels)
+    peak = -120.0
+    try:
+        for block in blocks:
+            builder.append(block)
+            peak = max(peak, peak_db(block))
+    except BaseException:
+        session.discard_pending()
+        raise
     played = [n for n, p in zip(settings, parts, strict=True)
               if (p.solo if any(q.solo for q in parts) else not p.mute)]
     summary = f"mixed {', '.join(played)} into {output}"
     if args.preset:
         summary = f"{args.preset}: " + summary
-    peak = peak_db(out.samples)
     if peak > 0.0:
         summary += f"; peaks reach {peak:+.1f} dBFS (lower a gain or normalize_loudness)"
-    session.commit({output: out}, tool="remix", args=args.model_dump(mode="json"),
+    session.commit({output: builder}, tool="remix", args=args.model_dump(mode="json"),
                    summary=summary, select=output)
-    return ToolResult(text=f"{summary} (track {output}: {out.duration_s:.2f} s)",
+    return ToolResult(text=f"{summary} (track {output}: {length / rate:.2f} s)",
                       data={"track": output, "tracks": played, "peak_db": peak},
                       changed=(output,))
 

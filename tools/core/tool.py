@@ -64,8 +64,9 @@ class Tool:
     edits: bool = True  # False for read-only tools (info, transcribe, locate)
 
 
-def _described(session: Session, name: str, step: Any, *, summary: str, duration_s: float,
-               data: dict[str, Any] | None) -> ToolResult:
+def described(session: Session, name: str, step: Any, *, summary: str, duration_s: float,
+              data: dict[str, Any] | None) -> ToolResult:
+    """The result of a committed (or, with ``step`` None, unchanged) edit of track ``name``."""
     if step is None:  # the edit left the track as it was: no new version
         return ToolResult(text=f"{summary}; nothing changed, so no new version was made",
                           data={"track": name, "duration_s": duration_s, "unchanged": True,
@@ -82,7 +83,7 @@ def commit_edit(session: Session, track: str | None, audio: Any, *, tool: str, a
     name = session.resolve_track(track)
     step = session.commit({name: audio}, tool=tool, args=args.model_dump(mode="json"),
                           summary=summary, select=name)
-    return _described(session, name, step, summary=summary, duration_s=audio.duration_s, data=data)
+    return described(session, name, step, summary=summary, duration_s=audio.duration_s, data=data)
 
 
 def commit_pieces(session: Session, track: str | None, pieces: list[Piece], *, tool: str,
@@ -99,7 +100,7 @@ def commit_pieces(session: Session, track: str | None, pieces: list[Piece], *, t
         raise
     step = session.commit({name: builder}, tool=tool, args=args.model_dump(mode="json"),
                           summary=summary, select=name)
-    return _described(session, name, step, summary=summary,
+    return described(session, name, step, summary=summary,
                       duration_s=builder.num_samples / view.sample_rate, data=data)
 
 
@@ -127,5 +128,5 @@ def commit_blocks(session: Session, track: str | None, blocks: Iterable[np.ndarr
     extra = data() if callable(data) else data
     step = session.commit({name: builder}, tool=tool, args=args.model_dump(mode="json"),
                           summary=text, select=name)
-    return _described(session, name, step, summary=text,
+    return described(session, name, step, summary=text,
                       duration_s=builder.num_samples / sample_rate, data=extra)
