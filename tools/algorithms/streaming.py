@@ -15,9 +15,8 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.signal import sosfilt, sosfilt_zi
 
-from tools.core.audio import Audio
 from tools.core.session import Session
-from tools.core.tool import ToolArgs, ToolResult, commit_edit
+from tools.core.tool import ToolArgs, ToolResult, commit_blocks
 
 BLOCK = 1 << 16  # frames per processed block (1.4 s at 48 kHz)
 
@@ -130,19 +129,47 @@ def linked_gain(plugin: Any, detector: np.ndarray, sample_rate: int) -> np.ndarr
 
 
 def stream_edit(session: Session, track: str | None, blocks: Iterable[np.ndarray], *,
-                sample_rate: int, tool: str, args: ToolArgs, summary: str,
-                data: dict[str, Any] | None = None) -> ToolResult:
-    """Commit the output ``blocks`` as the new version of ``track``: the toolbox's adapter tail.
-
-    Until the session stores tracks block by block (``tools.core.tool.commit_blocks``), the blocks
-    are joined and committed through ``commit_edit``; then this becomes a streamed commit."""
-    channels = session.audio(track).channels
-    out = Audio(collect(blocks, channels), sample_rate)
-    return commit_edit(session, track, out, tool=tool, args=args, summary=summary, data=data)
+                sample_rate: int, tool: str, args: ToolArgs, summary: str | Callable[[], str],
+                data: dict[str, Any] | Callable[[], dict] | None = None) -> ToolResult:
+    """Commit the output ``blocks`` as the new version of ``track``, written as they come
+    (``tools.core.tool.commit_blocks``): the toolbox's adapter tail."""
+    return commit_blocks(session, track, blocks, sample_rate=sample_rate, tool=tool, args=args,
+                         summary=summary, channels=session.track(track).channels, data=data)
 
 
 def source_of(session: Session, track: str | None) -> tuple[Any, int]:
-    """(a source over ``track``'s samples, its sample rate): what the toolbox's pure functions read.
-    Today the whole track (``session.audio``); a window reader once ``session.track`` exists."""
-    audio = session.audio(track)
-    return audio.samples, audio.sample_rate
+    """(a window reader over ``track``, its sample rate): what the toolbox's pure functions read;
+    reading a window costs that window, not the track."""
+    view = session.track(track)
+    return view, view.sample_rate
+
+
+class BlockReader:
+    """A source over a one-pass iterator of blocks (``(channels, m)``, ``n`` samples in all), so
+    that a stage that reads windows (overlap-add, :func:`read_blocks`) can follow a stage that
+    yields blocks. Windows must be asked for with non-decreasing starts (as those readers do);
+    what lies before the last start is dropped, so memory is one window plus one block."""
+
+    def __init__(self, blocks: Iterable[np.ndarray], channels: int, n: int) -> None:
+        self._blocks = iter(blocks)
+        self.shape = (channels, n)
+        self._buffer = np.zeros((channels, 0), dtype=np.float32)
+        self._start = 0  # sample index of self._buffer[:, 0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        window = key[1] if isinstance(key, tuple) else key
+        lo, hi, _ = window.indices(self.shape[1])
+        if lo < self._start:
+            raise ValueError(f"window starting at {lo} was already dropped (kept from "
+                             f"{self._start}); read with non-decreasing starts")
+        while self._start + self._buffer.shape[1] < hi:
+            block = next(self._blocks, None)
+            if block is None:
+                break
+            self._buffer = np.concatenate([self._buffer, np.asarray(block, np.float32)], axis=1)
+        self._buffer = self._buffer[:, lo - self._start:]
+        self._start = lo
+        out = self._buffer[:, :hi - lo]
+        if out.shape[1] < hi - lo:  # the stage gave fewer samples than announced: zeros
+            out = np.pad(out, ((0, 0), (0, hi - lo - out.shape[1])))
+        return out
