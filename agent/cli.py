@@ -141,6 +141,12 @@ def _add_io_arguments(p: argparse.ArgumentParser) -> None:
                    help="bitrate of an .mp3/.m4a/.opus output, e.g. 128k (default 192k, opus 128k)")
 
 
+def _check_format(output: Path, args: argparse.Namespace) -> None:
+    from tools.core.audio_write import check_format
+
+    check_format(output, bit_depth=args.bit_depth, bitrate=args.bitrate)
+
+
 def _export(session, output: Path, args: argparse.Namespace) -> None:
     """Write the result in the input's format (or --bit-depth/--bitrate); say if it clipped."""
     from agent.workspace import export, export_note
@@ -216,6 +222,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.output:
         raise _usage("run needs -o/--output (or --dry-run)")
     output = check_output(args.output, inputs=[input_path], overwrite=args.overwrite)
+    _check_format(output, args)
     with ui.progress_bar(not args.quiet) as progress:
         with ScratchSession(args.session, label="run", progress=progress) as session:
             open_input(session, input_path)
@@ -286,6 +293,7 @@ def run_requests(args: argparse.Namespace, instructions: list) -> int:
         if not args.output:
             raise _usage(f"{args.command} needs -o/--output (or --dry-run)")
         output = check_output(args.output, inputs=[input_path], overwrite=args.overwrite)
+    _check_format(output, args)
     agent = make_agent(args)
     presenter = Presenter()
     show_call, records = _call_printer(agent, presenter)

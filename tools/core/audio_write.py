@@ -3,8 +3,8 @@
 The extension picks the container. The sample format follows, in order: ``bit_depth`` when given
 (16, 24, 32 or float); else the input's own (16-bit in, 16-bit out; float in, float out where the
 container holds it); else 24-bit PCM; audio that came from no file keeps float where it can. Lossy inputs (mp3, ogg, ...) give 16-bit PCM. Reducing to 16
-bits adds TPDF dither (triangular, 2 LSB peak to peak) as sox does at 16 bits and below; a block
-already on the 16-bit grid (an untouched 16-bit input) is written exactly, without dither. 24 and 32
+bits adds TPDF dither (triangular, 2 LSB peak to peak) as sox does at 16 bits and below, to the
+samples that are off the 16-bit grid: untouched samples of a 16-bit input are written exactly. 24 and 32
 bits are rounded. Samples beyond full scale are clipped in integer formats and counted, so the
 caller can say so; float keeps the headroom. mp3, m4a and opus are encoded by ffmpeg from a pipe,
 at ``bitrate`` (default 192k, opus 128k).
@@ -69,6 +69,20 @@ def fsync_and_replace(tmp: Path, path: Path) -> None:
         os.close(dir_fd)
 
 
+def check_format(path: Path, *, bit_depth: str | None = None, bitrate: str | None = None) -> None:
+    """Refuse a bit depth or bitrate the output format cannot take, before any work is done."""
+    ext = path.suffix.lower()
+    if ext in _SOUNDFILE_WRITE:
+        if bitrate is not None:
+            raise ToolArgumentError(f"bitrate={bitrate}: only .mp3, .m4a and .opus take a "
+                                    f"bitrate; {ext} is written without one")
+        if bit_depth is not None:
+            choose_subtype(ext, bit_depth=bit_depth)
+    elif ext in _FFMPEG_WRITE and bit_depth is not None:
+        raise ToolArgumentError(f"bit_depth={bit_depth}: {ext} is lossy and has no bit "
+                                "depth; give a bitrate instead (e.g. 192k)")
+
+
 def check_target(path: Path, *, channels: int) -> str:
     """Refuse an unknown extension, a missing folder or too many channels; returns the extension."""
     ext = path.suffix.lower()
@@ -129,10 +143,13 @@ def quantize(block: np.ndarray, subtype: str, *, start: int = 0) -> tuple[np.nda
     scaled = np.multiply(block.T, np.float32(scale), dtype=np.float32)  # transposes as it goes
     if subtype == "PCM_16":
         rounded = np.rint(scaled)
-        if not np.array_equal(scaled, rounded):  # off the 16-bit grid: TPDF dither, then round
+        off_grid = scaled != rounded
+        if off_grid.any():  # TPDF dither for the samples off the 16-bit grid, then round
             rng = np.random.default_rng(start)  # seeded by position: the same input, one file
-            scaled += rng.random(scaled.shape, dtype=np.float32)
-            scaled -= rng.random(scaled.shape, dtype=np.float32)
+            noise = rng.random(scaled.shape, dtype=np.float32)
+            noise -= rng.random(scaled.shape, dtype=np.float32)
+            noise *= off_grid  # samples already on the grid (untouched 16-bit) stay exact
+            scaled += noise
             rounded = np.rint(scaled, out=scaled)
     else:
         rounded = np.rint(scaled, out=scaled)
@@ -159,19 +176,14 @@ def write_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], *, sampl
     """
     path = Path(path)
     ext = check_target(path, channels=channels)
+    check_format(path, bit_depth=bit_depth, bitrate=bitrate)
     tmp = atomic_path(path)
     try:
         if ext in _SOUNDFILE_WRITE:
-            if bitrate is not None:
-                raise ToolArgumentError(f"bitrate={bitrate}: only .mp3, .m4a and .opus take a "
-                                        f"bitrate; {ext} is written without one")
             subtype = subtype or choose_subtype(ext, bit_depth=bit_depth, origin=origin)
             report = _write_soundfile(tmp, blocks, ext, subtype, sample_rate, channels, frames,
                                       target=path)
         else:
-            if bit_depth is not None:
-                raise ToolArgumentError(f"bit_depth={bit_depth}: {ext} is lossy and has no bit "
-                                        "depth; give a bitrate instead (e.g. 192k)")
             report = _write_ffmpeg(tmp, blocks, ext, sample_rate, channels, bitrate, target=path)
         fsync_and_replace(tmp, path)
     except BaseException:
