@@ -33,6 +33,8 @@ from agent.phrases import (
 )
 from agent.rules_audio import EXAMPLES as AUDIO_EXAMPLES
 from agent.rules_audio import RULES as AUDIO_RULES
+from agent.rules_toolbox import EXAMPLES as TOOLBOX_EXAMPLES
+from agent.rules_toolbox import RULES as TOOLBOX_RULES
 from tools.core.errors import EchoError, ToolArgumentError
 from tools.registry import validate_call
 
@@ -49,6 +51,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "undo": ("undo", "undo the last 2 edits"),
     "redo": ("redo",),
     **AUDIO_EXAMPLES,
+    **TOOLBOX_EXAMPLES,
 }
 CAPABILITIES = (
     "Without an LLM I understand requests like these (chain them with 'and', 'then' or commas):\n"
@@ -245,7 +248,7 @@ def _rule(rule):
     return run
 
 
-_RULES = (_history, *map(_rule, AUDIO_RULES), _rule(rules_edit.info), _not_yet,
+_RULES = (_history, *map(_rule, TOOLBOX_RULES), *map(_rule, AUDIO_RULES), _rule(rules_edit.info), _not_yet,
           *map(_rule, rules_edit.RULES))
 _INHERITED = ("cut", "fade")  # "cut 0:01 to 0:02 and 0:05 to 0:06", "fade in 2 s and out 3 s"
 _CONTINUATION = r"^(?:from |between |the (?:first|last) |in\b|out\b|<[tn]\d+>)"
