@@ -124,7 +124,9 @@ class ScratchSession:
         if self.keep and (self.root / "journal.jsonl").exists():
             raise SessionError(f"{self.root}: a session exists there already; use a new folder")
         self.session = Session.create(self.root, progress=self.progress)
-        self.session.inputs_in_place = not self.keep  # gone when the command ends: no copy needed
+        # gone when the command ends: no copy of the input, no fsync of what is written
+        self.session.inputs_in_place = not self.keep
+        self.session.durable = self.keep
         return self.session
 
     def __exit__(self, *exc: object) -> None:

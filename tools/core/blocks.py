@@ -285,11 +285,12 @@ class PackWriter:
         self.written[key] = block
         return block
 
-    def finish(self) -> list[Block]:
-        """Flush and fsync the pack; the blocks may now be named in the journal."""
+    def finish(self, *, durable: bool = True) -> list[Block]:
+        """Flush and (``durable``) fsync the pack; the blocks may now be named in the journal."""
         if self._handle is not None:
             self._handle.flush()
-            os.fsync(self._handle.fileno())
+            if durable:
+                os.fsync(self._handle.fileno())
             self._handle.close()
             self._handle = None
         self.store.add(self.written.values())

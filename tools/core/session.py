@@ -134,8 +134,10 @@ class Session:
         self._writer: PackWriter | None = None
         self._group: str | None = None
         self._pending_files: list[FileSource] = []  # in-place sources named by the next commit
-        # a one-command session may read uncompressed inputs where they are (agent.workspace)
+        # a one-command session may read uncompressed inputs where they are (agent.workspace),
+        # and need not fsync what it writes: it is deleted when the command ends
         self.inputs_in_place = False
+        self.durable = True
 
     # ------------------------------------------------------------------ opening
 
@@ -271,7 +273,8 @@ class Session:
         with open(self.root / JOURNAL, "ab") as handle:
             handle.write(line.encode())
             handle.flush()
-            os.fsync(handle.fileno())
+            if self.durable:
+                os.fsync(handle.fileno())
         self._replay_record(record)
 
     # ------------------------------------------------------------------ reading
@@ -429,7 +432,7 @@ class Session:
         if all(t in heads and self._versions[heads[t]].same_samples(v) for t, v in versions.items()):
             self.discard_pending()
             return None
-        blocks = self._writer.finish() if self._writer is not None else []
+        blocks = self._writer.finish(durable=self.durable) if self._writer is not None else []
         self._writer = None
         files, self._pending_files = self._pending_files, []
         changes = [{"track": t, "version": v.id, "prev": heads.get(t)} for t, v in versions.items()]
