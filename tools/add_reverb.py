@@ -126,7 +126,6 @@ def _convolver(ir: np.ndarray, sample_rate: int) -> tuple[pedalboard.Convolution
     probe = np.zeros((1, ir.size + 16), dtype=np.float32)
     probe[0, 0] = 1.0
     response = plugin.process(probe, float(sample_rate), reset=True)
-    plugin.reset()
     energy = float(np.sum(np.square(response, dtype=np.float64)))
     return plugin, (1.0 / np.sqrt(energy) if energy > 0 else 0.0)
 

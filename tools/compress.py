@@ -27,6 +27,7 @@ from tools.algorithms.streaming import (
     Source,
     collect,
     linked_gain,
+    prime,
     read_blocks,
     source_of,
     stream_edit,
@@ -100,7 +101,7 @@ class CompressorSettings:
 def _gains(source: Source, sample_rate: int, settings: CompressorSettings) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(block, linked gain) pairs over ``source``, each stage's compressor carried across blocks;
     a later stage sees the detector after the earlier stages' gain."""
-    plugins = [stage.plugin() for stage in settings.stages]
+    plugins = [prime(stage.plugin(), sample_rate) for stage in settings.stages]
     for block in read_blocks(source):
         detector = np.abs(block).max(axis=0)
         gain = np.ones(block.shape[-1], dtype=np.float32)

@@ -5,8 +5,9 @@ frames, hop 8 ms, at any rate):
 
 1. Weighted prediction error (WPE, Nakatani et al. 2010; ``nara_wpe.wpe.wpe``): per frequency, a
    linear filter over the past ``taps`` frames (after a ``delay``-frame gap that keeps the direct
-   sound and early reflections) predicts the late reverberation, which is subtracted. With several
-   channels the prediction uses all of them.
+   sound and early reflections) predicts the late reverberation, which is subtracted. Each
+   channel on its own: joint multichannel WPE is ill-conditioned on the near-identical channels of
+   ordinary stereo (measured: dual-mono input diverged).
 2. Late-reverberation suppression (Lebart et al. 2001): what is left of the reverberant tail is
    modelled as the signal's own smoothed power 30 ms earlier (20 ms when 'strong'), decayed at
    the room's rate (RT60
@@ -112,8 +113,9 @@ def dereverb_chunk(chunk: np.ndarray, sample_rate: int, settings: DereverbSettin
     if m < 2 * size or not np.any(chunk):
         return chunk
     spec = stft(chunk.astype(np.float64), size=size, shift=shift)  # (channels, frames, bins)
-    out = wpe(spec.transpose(2, 0, 1), taps=settings.taps, delay=DELAY_FRAMES,
-              iterations=settings.iterations).transpose(1, 2, 0)
+    out = np.stack([wpe(spec[c:c + 1].transpose(2, 0, 1), taps=settings.taps, delay=DELAY_FRAMES,
+                        iterations=settings.iterations).transpose(1, 2, 0)[0]
+                    for c in range(spec.shape[0])])
     if settings.floor_db is not None:
         out = _suppress_late(out, sample_rate, shift, settings)
     y = istft(out, size=size, shift=shift)[..., :m]

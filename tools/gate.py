@@ -2,9 +2,9 @@
 
 The gain comes from pedalboard's NoiseGate (JUCE ``dsp::NoiseGate``: an RMS envelope with attack
 and release, below the threshold a steep downward expander, ratio 10) on one detector for all
-channels (:func:`tools.algorithms.streaming.linked_gain`). Before it, the detector is held at its
-largest value over ``hold_ms`` behind and ``lookahead_ms`` ahead, so the gate opens just before a
-word starts (no clipped first consonant) and does not chatter inside words. The gain is never
+channels (:func:`tools.algorithms.streaming.linked_gain`). Its gain is then held at its largest
+value over ``hold_ms`` behind and ``lookahead_ms`` ahead, so the gate opens just before a word
+starts (no clipped first consonant) and does not chatter inside words. The gain is never
 below ``-reduction_db``: a gate that only turns the pauses down by 20 dB sounds natural where a
 full mute leaves holes, the "level reduction" of Audacity's and iZotope's gates.
 
@@ -21,15 +21,26 @@ import numpy as np
 import pedalboard
 from pydantic import Field
 from scipy.ndimage import maximum_filter1d
+from scipy.signal import lfilter
 
 from tools.algorithms.levels import frame_levels_db, loud_level_db, noise_floor_db
-from tools.algorithms.streaming import BLOCK, Source, collect, linked_gain, source_of, stream_edit
+from tools.algorithms.streaming import (
+    BLOCK,
+    Source,
+    collect,
+    linked_gain,
+    prime,
+    read_blocks,
+    source_of,
+    stream_edit,
+)
 from tools.core.audio import Audio
 from tools.core.errors import ToolArgumentError, ToolError
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, track_field
 
 GATE_RATIO = 10.0
+DETECTOR_MS = 10.0  # the level the gate compares with the threshold: RMS over about 10 ms
 ABOVE_FLOOR_DB = 10.0
 
 
@@ -38,7 +49,7 @@ class Args(ToolArgs):
     reduction_db: float = Field(default=20.0, ge=3, le=100, description="How far the sound under the threshold is turned down, in dB, from 3 to 100 (20 default: quieter pauses that still sound natural; 60 or more mutes them).")
     attack_ms: float = Field(default=2.0, ge=0.1, le=100, description="How fast the gate opens, in ms, from 0.1 to 100 (2 default).")
     hold_ms: float = Field(default=50.0, ge=0, le=1000, description="How long the gate stays open after the sound drops, in ms, from 0 to 1000 (50 default).")
-    release_ms: float = Field(default=150.0, ge=5, le=5000, description="How fast it then closes, in ms, from 5 to 5000 (150 default).")
+    release_ms: float = Field(default=50.0, ge=5, le=5000, description="How fast it then closes, in ms, from 5 to 5000 (50 default: the level the gate follows falls about 9 dB per release time).")
     lookahead_ms: float = Field(default=5.0, ge=0, le=50, description="How early the gate opens before a sound starts, in ms, from 0 to 50 (5 default).")
     track: str | None = track_field()
 
@@ -65,35 +76,51 @@ def auto_threshold_db(source: Source, sample_rate: int) -> tuple[float, float, f
 
 
 def gate_blocks(source: Source, sample_rate: int, settings: GateSettings) -> Iterator[np.ndarray]:
-    """Blocks of ``source`` (``(channels, n)``) gated with ``settings``; same length."""
+    """Blocks of ``source`` (``(channels, n)``) gated with ``settings``; same length.
+
+    The gate's gain is computed once per sample, in order (the plugin's state carried over), from
+    the loudest channel's RMS over about ``DETECTOR_MS`` (so the threshold compares with a level,
+    not with the peaks of noise); each output sample then takes the largest gain within ``hold_ms`` before
+    and ``lookahead_ms`` after it, so the gain is read ``lookahead_ms`` ahead of the output."""
     n = source.shape[-1]
     hold = int(settings.hold_ms * 1e-3 * sample_rate)
     ahead = int(settings.lookahead_ms * 1e-3 * sample_rate)
     floor = np.float32(10 ** (-settings.reduction_db / 20))
     plugin = pedalboard.NoiseGate(threshold_db=settings.threshold_db, ratio=GATE_RATIO,
                                   attack_ms=settings.attack_ms, release_ms=settings.release_ms)
-    plugin.reset()
-    for lo in range(0, n, BLOCK):
-        hi = min(lo + BLOCK, n)
-        if n - hi < BLOCK // 4:
-            hi = n
-        wide_lo, wide_hi = max(lo - hold, 0), min(hi + ahead, n)
-        wide = np.asarray(source[:, wide_lo:wide_hi], dtype=np.float32)
-        detector = np.abs(wide).max(axis=0)
-        # the largest |x| over [t - hold, t + ahead]: open early, stay open a while
-        size = hold + ahead + 1
-        held = maximum_filter1d(detector, size=size, origin=(hold - ahead) // 2 if size > 1 else 0,
+    prime(plugin, sample_rate)
+    gains = np.zeros(0, dtype=np.float32)  # gains of samples gains_start .. done
+    gains_start = done = 0
+    size = hold + ahead + 1
+    alpha = float(np.exp(-1.0 / (DETECTOR_MS * 1e-3 * sample_rate)))
+    b, a = np.array([1.0 - alpha]), np.array([1.0, -alpha])
+    smooth_state = np.zeros(1)
+    out_at = 0
+    for block in read_blocks(source):
+        lo, hi = out_at, out_at + block.shape[-1]
+        need = min(hi + ahead, n)
+        while done < need:
+            step = min(need - done, BLOCK)
+            power = np.square(np.asarray(source[:, done:done + step], dtype=np.float64)).max(axis=0)
+            power, smooth_state = lfilter(b, a, power, zi=smooth_state)
+            detector = np.sqrt(np.maximum(power, 0.0)).astype(np.float32)
+            gains = np.concatenate([gains, linked_gain(plugin, detector, sample_rate)])
+            done += step
+        window = gains[max(lo - hold, gains_start) - gains_start:need - gains_start]
+        held = maximum_filter1d(window, size=size, origin=(hold - ahead) // 2 if size > 1 else 0,
                                 mode="nearest")
-        held = held[lo - wide_lo:hi - wide_lo]
-        gain = np.maximum(linked_gain(plugin, held, sample_rate), floor)
-        yield wide[:, lo - wide_lo:hi - wide_lo] * gain[None, :]
-        if hi == n:
-            break
+        offset = lo - max(lo - hold, gains_start)
+        gain = np.maximum(held[offset:offset + block.shape[-1]], floor)
+        yield block * gain[None, :]
+        keep_from = max(hi - hold, 0)
+        gains = gains[keep_from - gains_start:]
+        gains_start = keep_from
+        out_at = hi
 
 
 def plan_gate(source: Source, sample_rate: int, *, threshold_db: float | None = None,
               reduction_db: float = 20.0, attack_ms: float = 2.0, hold_ms: float = 50.0,
-              release_ms: float = 150.0, lookahead_ms: float = 5.0) -> GateSettings:
+              release_ms: float = 50.0, lookahead_ms: float = 5.0) -> GateSettings:
     if not 3 <= reduction_db <= 100:
         raise ToolArgumentError(f"reduction_db={reduction_db:g} must be from 3 to 100")
     floor = None

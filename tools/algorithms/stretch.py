@@ -8,7 +8,8 @@ both sides (so Rubber Band's start-up and run-out fall in discarded context), an
 placed at ``input position / tempo_ratio``. Neighbouring pieces overlap by ``crossfade_ms`` at the
 join; the later piece is first aligned to the earlier one there (cross-correlation, up to
 ``max_align_ms``: Rubber Band places content a few ms off the nominal position) and the two are
-crossfaded with equal-power curves. The output has exactly ``round(n / tempo_ratio)`` samples.
+crossfaded (sine/cosine curves normalised for their correlation). The output has exactly
+``round(n / tempo_ratio)`` samples.
 """
 
 from __future__ import annotations
@@ -81,9 +82,16 @@ def _best_lag(tail: np.ndarray, y: np.ndarray, start: int, max_lag: int) -> int:
     return int(np.argmax(scores)) - max_lag
 
 
-def _equal_power(tail: np.ndarray, head: np.ndarray) -> np.ndarray:
+def _crossfade(tail: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """Sine/cosine crossfade normalised for the correlation of the two sides, so that the level
+    stays put whether they are coherent (an aligned tone: +3 dB bump with plain equal power) or
+    not (noise: a 3 dB dip with plain linear)."""
     t = (np.arange(tail.shape[-1]) + 0.5) / tail.shape[-1]
-    return (tail * np.cos(0.5 * np.pi * t) + head * np.sin(0.5 * np.pi * t)).astype(np.float32)
+    fade_out, fade_in = np.cos(0.5 * np.pi * t), np.sin(0.5 * np.pi * t)
+    a, b = tail.sum(axis=0), head.sum(axis=0)
+    rho = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-20))
+    norm = np.sqrt(np.maximum(fade_out ** 2 + fade_in ** 2 + 2 * rho * fade_out * fade_in, 0.25))
+    return ((tail * fade_out + head * fade_in) / norm).astype(np.float32)
 
 
 def stretch_blocks(source: Source, sample_rate: int, *, tempo_ratio: float = 1.0,
@@ -119,7 +127,7 @@ def stretch_blocks(source: Source, sample_rate: int, *, tempo_ratio: float = 1.0
         else:
             at = start - half - base
             at += _best_lag(tail, y, at, max_lag)
-            yield _equal_power(tail, _take(y, at, 2 * half))
+            yield _crossfade(tail, _take(y, at, 2 * half))
             first, at = start + half, at + 2 * half
         keep = (stop if last else stop - half) - first
         if keep > 0:
