@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from evals.runner import Suite
-from evals.suites import denoise, disfluency, long, metrics, repair, requests, separation, spine
+from evals.suites import (
+    denoise,
+    disfluency,
+    long,
+    metrics,
+    repair,
+    requests,
+    separation,
+    spine,
+    toolbox,
+)
 
 SUITES: dict[str, Suite] = {
     "metrics": metrics.run,
@@ -14,6 +24,7 @@ SUITES: dict[str, Suite] = {
     "separation": separation.run,
     "disfluency": disfluency.run,
     "repair": repair.run,
+    "toolbox": toolbox.run,
 }
 
 
