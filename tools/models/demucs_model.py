@@ -8,7 +8,9 @@ Weights are looked for, in order:
 2. the torch hub cache (``torch.hub.get_dir()/checkpoints``), where ``demucs`` <= 4.0 and its
    legacy download path put ``955717e8-8726e21a.th`` and friends;
 3. the Hugging Face cache (``adefossez/HTDemucs...``), where demucs 4.1 downloads first;
-4. a download through ``demucs.pretrained.get_model`` (Hugging Face hub, then dl.fbaipublicfiles).
+4. a download through ``demucs.pretrained.get_model`` (Hugging Face hub, then dl.fbaipublicfiles),
+   only when :func:`tools.models.sources.can_download` says the network is there (so an offline
+   machine gives up at once instead of retrying), with its progress sent to stderr.
 
 When all fail, :class:`SetupError` lists every place and the command that fixes it. torch and
 demucs are imported on first use only, so that the CLI starts fast.
@@ -217,6 +219,37 @@ def _hf_cache_dir() -> str:
     return str(constants.HF_HUB_CACHE)
 
 
+def locate_demucs(name: str = DEFAULT_MODEL, *, repo: str | os.PathLike | None = None,
+                  ) -> tuple[str, list[Path]] | None:
+    """``(origin, weight files)`` of demucs model ``name`` on this machine, without loading it or
+    touching the network; None when its weights are not here (as :func:`load_demucs` looks)."""
+    explicit = repo if repo is not None else os.environ.get(REPO_ENV) or None
+    if explicit is not None:
+        folder = Path(explicit).expanduser()
+        files = sorted(folder.glob("*.th")) if folder.is_dir() else []
+        return (f"local folder {folder}", files) if (folder / f"{name}.yaml").is_file() or any(
+            p.stem == name or p.stem.startswith(f"{name}-") for p in files) else None
+    bags = _bundled_bags()
+    if name not in bags:
+        return None
+    spec = _bag_spec(bags[name])
+    files = _remote_files()
+    paths = [_torch_hub_dir() / files.get(sig, f"{sig}.th") for sig in spec.get("models", [])]
+    if paths and all(path.is_file() for path in paths):
+        return f"torch hub cache {_torch_hub_dir()}", paths
+    from demucs.hf import DEFAULT_NAMESPACE, hf_repo_name
+    from huggingface_hub import try_to_load_from_cache
+
+    repo_id = f"{DEFAULT_NAMESPACE}/{hf_repo_name(name)}"
+    bag_path = try_to_load_from_cache(repo_id, f"{name}.yaml")
+    if isinstance(bag_path, str):
+        found = [try_to_load_from_cache(repo_id, f"{sig}.safetensors")
+                 for sig in _bag_spec(Path(bag_path)).get("models", [])]
+        if found and all(isinstance(path, str) for path in found):
+            return f"Hugging Face cache {_hf_cache_dir()}", [Path(path) for path in found]
+    return None
+
+
 def load_demucs(name: str = DEFAULT_MODEL, *, repo: str | os.PathLike | None = None,
                 device: str = "auto", allow_download: bool = True) -> DemucsSeparator:
     """Load demucs model ``name`` (see the module docstring for where it looks).
@@ -249,10 +282,16 @@ def load_demucs(name: str = DEFAULT_MODEL, *, repo: str | os.PathLike | None = N
     if allow_download:
         from demucs.pretrained import get_model
 
-        try:
-            return DemucsSeparator(get_model(name), name, device, origin="downloaded")
-        except (Exception, SystemExit) as exc:  # demucs calls sys.exit through fatal()
-            reason = f"failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})"
+        from tools.models import sources
+
+        allowed, why = sources.can_download("https://huggingface.co")
+        reason = f"not attempted ({why})"
+        if allowed:
+            try:
+                with sources.stdout_to_stderr():  # torch hub prints "Downloading: ..." on stdout
+                    return DemucsSeparator(get_model(name), name, device, origin="downloaded")
+            except (Exception, SystemExit) as exc:  # demucs calls sys.exit through fatal()
+                reason = f"failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})"
     files = _remote_files()
     wanted = ", ".join(files.get(sig, f"{sig}.th") for sig in spec.get("models", []))
     raise SetupError(
