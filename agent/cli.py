@@ -124,7 +124,8 @@ def _add_agent_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="LLM model name (default $ECHO_AGENT_MODEL or gpt-4o-mini)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL)")
     p.add_argument("--offline", action="store_true",
-                   help="use the built-in offline planner even if an LLM is configured")
+                   help="use the built-in offline planner even if an LLM is configured, and "
+                        "download no model weights")
 
 
 def _add_io_arguments(p: argparse.ArgumentParser) -> None:
@@ -374,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if getattr(args, "offline", False):
+        os.environ["ECHO_AGENT_OFFLINE"] = "1"  # no model downloads (tools.models.sources)
     try:
         code = COMMANDS[args.command](args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit

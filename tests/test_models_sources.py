@@ -171,3 +171,39 @@ def test_verify_file_says_what_to_do(tmp_path):
                                          r"the recorded value is 0000000000000000\.\.\. "
                                          r"\(a damaged or altered file\); delete it$"):
         sources.verify_file(path, "0" * 64, fix="delete it")
+
+
+def test_no_hub_and_no_extra_separates_with_the_fallback_at_once(tmp_path):
+    """No network (an HTTPS proxy that refuses), no packaged weights, no offline switch: the
+    demucs download is given up after one refused connection, the classical fallback runs, and
+    stdout holds only the two stem paths."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from tools.core.audio import Audio, save
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: connections are refused
+    rate = 22_050
+    t = np.arange(3 * rate) / rate
+    song = save(Audio.from_array(0.2 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t))
+                                 + 0.1 * np.sin(2 * np.pi * 660 * t), rate), tmp_path / "song.wav")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HF_HUB_OFFLINE", "ECHO_AGENT_OFFLINE", "ECHO_AGENT_DEMUCS_REPO")}
+    env.update({"HTTPS_PROXY": f"http://127.0.0.1:{port}", "HTTP_PROXY": f"http://127.0.0.1:{port}",
+                "ECHO_AGENT_PACKAGED": "0", "XDG_CACHE_HOME": str(tmp_path / "cache"),
+                "HF_HOME": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "torch")})
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "separate", str(song),
+                           "--two-stems", "vocals", "-o", str(tmp_path / "stems")],
+                          capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(tmp_path / "stems" / f"song.{s}.wav")
+                                   for s in ("vocals", "no_vocals")]
+    assert "classical REPET-SIM (fallback)" in proc.stderr
+    assert f"no network (127.0.0.1:{port} unreachable: ConnectionRefusedError" in proc.stderr
+    assert "Downloading" not in proc.stdout + proc.stderr

@@ -6,6 +6,7 @@ from evals.runner import Suite
 from evals.suites import (
     denoise,
     disfluency,
+    judges,
     long,
     metrics,
     repair,
@@ -24,6 +25,7 @@ SUITES: dict[str, Suite] = {
     "separation": separation.run,
     "disfluency": disfluency.run,
     "repair": repair.run,
+    "judges": judges.run,
     "toolbox": toolbox.run,
 }
 

@@ -1,16 +1,28 @@
-"""Suite ``separation``: stem quality on the MUSDB18 preview, and the cost of demucs vs duration.
+"""Suite ``separation``: stem quality on the MUSDB18 preview and on voice over music, and cost.
 
 Quality (``corpus/music-stems``, 6.8 s, 44.1 kHz stereo): BSS-eval v3 SDR per stem with
 :func:`evals.metrics.sdr_db` (mono mix-downs, no permutation), for
 
 - the mixture itself as every estimate (the floor any method must beat);
+- Spleeter 2 stems with the real weights (the ``models`` extra): what ``separate --two-stems
+  vocals`` runs by default when no demucs weights are here;
 - the classical fallbacks, which need no weights: REPET-SIM (vocals / accompaniment) and HPSS
   (percussive as "drums" / the rest);
 - a full-size htdemucs with RANDOM weights, loaded through ``get_model(name, repo=...)``: no
   weights can be downloaded here, so this checks the pipeline, not the quality. (Published: the
   real htdemucs scores about 9 dB SDR averaged over the MUSDB18-HQ test set.)
 
-Cost: :func:`tools.separate.separate_file` on 1 min and 10 min (``--quick``: 10 s and 1 min) of
+Held-out, voice over music (nobody tuned on it): the first 10 s of the three LibriSpeech
+utterances in ``corpus/general`` over three pieces of music from the same folder (stereo, 44.1
+kHz), the voice at 0 dB and -6 dB under the music: SDR and SI-SDR of the voice and the music for
+the mixture, REPET-SIM and Spleeter.
+
+Done when (issue 11): Spleeter's vocals SDR on the preview >= the repetition fallback's + 4 dB.
+
+Cost of Spleeter and REPET-SIM: RTF and peak memory on 10, 60 and 300 s of the preview looped
+(:mod:`evals.suites.model_cost`, 2 threads).
+
+Cost of demucs: :func:`tools.separate.separate_file` on 1 min and 10 min (``--quick``: 10 s and 1 min) of
 stereo 44.1 kHz music (the preview looped), each in a fresh subprocess that reports its peak RSS
 (``ru_maxrss``) and wall time. The random-weight model has the real architecture (41.5 M
 parameters), so time and memory are those of the real htdemucs. Pass: peak(long) <= 1.5 x
@@ -33,6 +45,7 @@ import soundfile as sf
 from evals.corpus import corpus_path
 from evals.metrics import sdr_db
 from evals.runner import SuiteResult
+from evals.suites import model_cost as model_costs
 from tools.core.audio import Audio, load
 
 STEMS = ("drums", "bass", "other", "vocals")
@@ -71,6 +84,7 @@ def _sdr_rows(method: str, references: dict[str, np.ndarray], estimates: dict[st
 def quality_rows(repo: Path) -> list[dict]:
     from tools.models.classical_separation import HpssSeparator, RepetSimSeparator
     from tools.models.demucs_model import load_demucs
+    from tools.models.spleeter import load_spleeter
     from tools.separate import separate
 
     root = corpus_path("music-stems")
@@ -81,6 +95,10 @@ def quality_rows(repo: Path) -> list[dict]:
     drum_refs = {"drums": refs["drums"], "rest": refs["vocals"] + refs["bass"] + refs["other"]}
     mixture = _mono(mix)
     rows = _sdr_rows("mixture as estimate", vocal_refs, {k: mixture for k in vocal_refs}, "floor")
+    spleeter = separate(mix, load_spleeter(), two_stems="vocals")
+    rows += _sdr_rows("Spleeter 2-stem (default without demucs)", vocal_refs,
+                      {"vocals": _mono(spleeter["vocals"]),
+                       "accompaniment": _mono(spleeter["no_vocals"])}, "real weights")
     rows += _sdr_rows("mixture as estimate", drum_refs, {"drums": mixture, "rest": mixture}, "floor")
     repet = separate(mix, RepetSimSeparator(mix.sample_rate), two_stems="vocals")
     rows += _sdr_rows("classical REPET-SIM (fallback)", vocal_refs,
@@ -95,6 +113,58 @@ def quality_rows(repo: Path) -> list[dict]:
     rows += _sdr_rows("htdemucs, RANDOM weights", refs, {n: _mono(stems[n]) for n in STEMS},
                       "pipeline check only, not quality")
     return rows
+
+
+# ----------------------------------------------------------------------------- held-out
+
+VOICES = ("198-209-0000", "3436-172162-0000", "5703-47212-0000")
+MUSIC = ("Kevin_MacLeod_-_Vibe_Ace", "147793__setuniman__sweet-waltz-0i-22mi",
+         "admiralbob77_-_Choice_-_Drum-bass")
+VOICE_TO_MUSIC_DB = (0.0, -6.0)
+
+
+def voice_over_music_rows(*, quick: bool = False) -> list[dict]:
+    """Voice (LibriSpeech) over music, mixed here: SDR/SI-SDR of the voice and the music."""
+    from evals.metrics import si_sdr_db
+    from tools.core.audio import resample
+    from tools.models.classical_separation import RepetSimSeparator
+    from tools.models.spleeter import load_spleeter
+    from tools.separate import separate
+
+    spleeter = load_spleeter()
+    scores: dict[tuple[str, float], list[tuple[float, float, float, float]]] = {}
+    n = 10 * 44_100
+    for voice_name in VOICES[:1] if quick else VOICES:
+        voice = resample(load(corpus_path("general", f"{voice_name}.hq.ogg")),
+                         sample_rate_hz=44_100).samples[0][:n].astype(np.float64)
+        for music_name in MUSIC[:1] if quick else MUSIC:
+            music = load(corpus_path("general", f"{music_name}.hq.ogg")).samples[:, 44_100:]
+            music = np.resize(music, (2, voice.size)).astype(np.float64)
+            for ratio_db in VOICE_TO_MUSIC_DB:
+                gain = np.sqrt(np.sum(voice**2) * 2 / np.sum(music**2) / 10 ** (ratio_db / 10))
+                voice2, music2 = np.stack([voice, voice]), gain * music
+                peak = np.abs(voice2 + music2).max() / 0.9
+                voice2, music2 = voice2 / peak, music2 / peak
+                mix = Audio((voice2 + music2).astype(np.float32), 44_100)
+                estimates = {"mixture as estimate": (mix.samples, mix.samples)}
+                for name, separator in (("classical REPET-SIM (fallback)",
+                                         RepetSimSeparator(44_100)),
+                                        ("Spleeter 2-stem", spleeter)):
+                    stems = separate(mix, separator, two_stems="vocals")
+                    estimates[name] = (stems["vocals"].samples, stems["no_vocals"].samples)
+                refs = np.vstack([voice2.mean(axis=0), music2.mean(axis=0)])
+                for name, (vocals, rest) in estimates.items():
+                    est = np.vstack([vocals.mean(axis=0), rest.mean(axis=0)])
+                    bss = sdr_db(refs, est, compute_permutation=False)
+                    scores.setdefault((name, ratio_db), []).append(
+                        (bss.sdr_db[0], bss.sdr_db[1], si_sdr_db(refs[0], est[0]),
+                         si_sdr_db(refs[1], est[1])))
+    return [{"method": name, "set": f"voice over music, voice {ratio:+g} dB",
+             "voice_sdr_db": float(np.mean([v[0] for v in values])),
+             "music_sdr_db": float(np.mean([v[1] for v in values])),
+             "voice_si_sdr_db": float(np.mean([v[2] for v in values])),
+             "music_si_sdr_db": float(np.mean([v[3] for v in values])), "mixes": len(values)}
+            for (name, ratio), values in scores.items()]
 
 
 # ----------------------------------------------------------------------------- cost
@@ -186,6 +256,10 @@ def run(*, quick: bool = False) -> SuiteResult:
         work = Path(tmp)
         repo = random_htdemucs_repo(work / "repo")
         rows = quality_rows(repo)
+        held_out = voice_over_music_rows(quick=quick)
+        neural_cost = model_costs.cost_rows(
+            ("separate:spleeter", "separate:classical"),
+            (10.0,) if quick else (10.0, 60.0, 300.0), model_costs.music_44k())
         model_cost = [cost_row(d, repo, work) for d in model_durations]
         pipe_cost = [cost_row(d, repo, work, mode="passthrough") for d in (60.0, 600.0)]
     real = {row["input_s"]: row for row in model_cost}
@@ -200,7 +274,14 @@ def run(*, quick: bool = False) -> SuiteResult:
     allowed = MEMORY_FACTOR * short["peak_rss_mb"] + stems_mb
     pipe_allowed = MEMORY_FACTOR * pipe[60.0]["peak_rss_mb"] + stems_mb
     ok = long_peak <= allowed and pipe[600.0]["peak_rss_mb"] <= pipe_allowed
+    spleeter_vocals = _pick(rows, "Spleeter", "vocals")
     summary = {
+        "spleeter_vocals_sdr_db": spleeter_vocals,
+        "spleeter_accompaniment_sdr_db": _pick(rows, "Spleeter", "accompaniment"),
+        "spleeter_minus_repet_vocals_db": spleeter_vocals - _pick(rows, "classical REPET",
+                                                                  "vocals"),
+        "done_when_met (Spleeter >= REPET + 4 dB)": spleeter_vocals >= _pick(
+            rows, "classical REPET", "vocals") + 4.0,
         "repet_vocals_sdr_db": _pick(rows, "classical REPET", "vocals"),
         "hpss_drums_sdr_db": _pick(rows, "classical HPSS", "drums"),
         f"htdemucs_rtf_{int(short['input_s'])}s": short["rtf"],
@@ -211,6 +292,8 @@ def run(*, quick: bool = False) -> SuiteResult:
         "memory_limit_600s_mb": allowed,
         "memory_ok": ok,
     }
+    for row in neural_cost:
+        summary[f"cost {row['model']} {row['input_s']:g} s"] = model_costs.describe(row)
     notes = [
         "SDR: BSS-eval v3 (mir_eval bss_eval_sources via evals.metrics.sdr_db, validated by the "
         "metrics suite against mir_eval's regression vectors) on mono mix-downs of the 6.8 s "
@@ -235,7 +318,8 @@ def run(*, quick: bool = False) -> SuiteResult:
         notes.append(f"failed: peak {long_peak:.0f} MB > {allowed:.0f} MB, or passthrough "
                      f"{pipe[600.0]['peak_rss_mb']:.0f} MB > {pipe_allowed:.0f} MB")
     return SuiteResult(name="separation", status="ok" if ok else "failed",
-                       rows=rows + model_cost + pipe_cost, summary=summary, notes=notes)
+                       rows=rows + held_out + neural_cost + model_cost + pipe_cost,
+                       summary=summary, notes=notes)
 
 
 def _pick(rows: list[dict], method: str, stem: str) -> float:

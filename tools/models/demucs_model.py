@@ -278,7 +278,7 @@ def load_demucs(name: str = DEFAULT_MODEL, *, repo: str | os.PathLike | None = N
     model = _from_hf_cache(name)
     if model is not None:
         return DemucsSeparator(model, name, device, origin=f"Hugging Face cache {_hf_cache_dir()}")
-    reason = "not attempted (downloads disabled)"
+    reason = "not tried (local places only)"
     if allow_download:
         from demucs.pretrained import get_model
 
