@@ -31,8 +31,11 @@ dB at 0 / 5 / 10 / 15 dB input SNR, 30 dB attenuation limit unless said):
 - RNNoise alone is below the hybrid everywhere (wideband 6.7 / 9.6 / 11.7 / 13.1).
 
 Every backend resamples to its own rate and back, handles any channel count (each channel alone),
-works through :func:`tools.core.overlap_add.overlap_add` in 30 s segments (memory bounded by the segment)
-and returns audio sample-aligned with the input, of the same length, channels and rate.
+works through :func:`tools.core.overlap_add.overlap_add_blocks` in 30 s segments (memory bounded by
+the segment) and returns audio sample-aligned with the input, of the same length, channels and
+rate. The tool reads the session's track window by window and stores the result block by block
+(``session.track`` / ``commit_blocks``); the level and bandwidth checks read it once more, in
+blocks (or 400 spread windows), so an hours-long track never sits in memory.
 ``attenuation_limit_db`` caps how far the noise is turned down: small values ("a little") keep some
 of the background, as the reduction amount of iZotope RX's de-noise modules.
 """
@@ -40,10 +43,10 @@ of the background, as the reduction amount of iZotope RX's de-noise modules.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from math import gcd
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -51,9 +54,9 @@ from scipy.signal import resample_poly
 
 from tools.core.audio import Audio
 from tools.core.errors import ToolArgumentError
-from tools.core.overlap_add import overlap_add
+from tools.core.overlap_add import overlap_add_blocks
 from tools.core.session import Session
-from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_blocks, track_field
 from tools.models import Denoiser, sources
 from tools.models.deepfilter import find_model_dir, load_deepfilternet, search_dirs
 from tools.models.rnnoise import RNNoise
@@ -78,6 +81,8 @@ MIN_MODEL_INPUT_S = 0.5  # shorter chunks are zero-padded before a model sees th
 MODEL_KEY = "denoise:deepfilternet"
 MODEL_LEVEL_DBFS = -20.0  # DeepFilterNet 3 hears the file at this RMS level (see the docstring)
 MAX_LEVEL_GAIN_DB = 40.0
+WIDEBAND_WINDOWS = 400
+_READ_SAMPLES = 1 << 20
 SILENT_FRAME_DBFS = -70.0
 
 
@@ -140,23 +145,42 @@ def _at_model_rate(model: Denoiser, sample_rate: int, attenuation_limit_db: floa
     return run
 
 
-def level_gain(samples: np.ndarray, sample_rate: int, *, target_dbfs: float = MODEL_LEVEL_DBFS
+def level_gain(signal: Any, sample_rate: int, *, target_dbfs: float = MODEL_LEVEL_DBFS
                ) -> np.ndarray:
     """Per channel, the one gain that brings it to ``target_dbfs`` RMS, measured over its 50 ms
     frames that are not digital silence (long silent gaps do not count), at most
     :data:`MAX_LEVEL_GAIN_DB` either way; 1 for a silent channel. float32 ``(channels, 1)``.
-    Per channel, so that a stereo file gives each channel what it would give alone."""
-    x = np.asarray(samples, dtype=np.float64)
-    frame = max(min(int(0.05 * sample_rate), x.shape[-1]), 1)
-    usable = x[:, : x.shape[-1] - x.shape[-1] % frame].reshape(x.shape[0], -1, frame)
-    gains = np.ones((x.shape[0], 1), dtype=np.float32)
-    for channel, power in enumerate(np.mean(usable**2, axis=-1)):
-        active = power[power > 10 ** (SILENT_FRAME_DBFS / 10)]
-        if active.size:
-            gain_db = np.clip(target_dbfs - 10 * np.log10(np.mean(active)), -MAX_LEVEL_GAIN_DB,
-                              MAX_LEVEL_GAIN_DB)
-            gains[channel] = 10 ** (gain_db / 20)
+    Per channel, so that a stereo file gives each channel what it would give alone.
+    ``signal``: ``(channels, n)`` array or a reader with the same slicing (read block by block)."""
+    channels, n = signal.shape
+    frame = max(min(int(0.05 * sample_rate), n), 1)
+    total, count = np.zeros(channels), np.zeros(channels)
+    step = max(_READ_SAMPLES // frame, 1) * frame
+    for lo in range(0, n - n % frame, step):
+        hi = min(lo + step, n - n % frame)
+        x = np.asarray(signal[..., lo:hi], dtype=np.float64).reshape(channels, -1, frame)
+        power = np.mean(x**2, axis=-1)
+        active = power > 10 ** (SILENT_FRAME_DBFS / 10)
+        total += np.where(active, power, 0.0).sum(axis=-1)
+        count += active.sum(axis=-1)
+    gains = np.ones((channels, 1), dtype=np.float32)
+    for channel in np.flatnonzero(count):
+        gain_db = np.clip(target_dbfs - 10 * np.log10(total[channel] / count[channel]),
+                          -MAX_LEVEL_GAIN_DB, MAX_LEVEL_GAIN_DB)
+        gains[channel] = 10 ** (gain_db / 20)
     return gains
+
+
+def wideband_signal(signal: Any, sample_rate: int) -> bool:
+    """:func:`tools.models.wiener.is_wideband` of ``signal`` (array or reader), judged on up to
+    :data:`WIDEBAND_WINDOWS` windows of 0.1 s spread over it (all of it when shorter)."""
+    n = signal.shape[-1]
+    width = max(sample_rate // 10, 1)
+    if n <= WIDEBAND_WINDOWS * width:
+        return is_wideband(np.asarray(signal[..., 0:n]), sample_rate)
+    starts = np.linspace(0, n - width, WIDEBAND_WINDOWS).astype(int)
+    excerpt = np.concatenate([np.asarray(signal[..., a:a + width]) for a in starts], axis=-1)
+    return is_wideband(excerpt, sample_rate)
 
 
 def _check(backend: str, attenuation_limit_db: float) -> None:
@@ -193,6 +217,61 @@ def resolve_backend(backend: str, *, model: Denoiser | None = None,
     return "hybrid", None, reason
 
 
+@dataclass(frozen=True)
+class DenoisePlan:
+    """What :func:`plan_denoise` decided: the backend (a key of ``BACKEND_NAMES``), why ``auto``
+    did not run DeepFilterNet 3 (or None), and the chunk function at the signal's rate."""
+
+    backend: str
+    fallback: str | None
+    process: Callable[[np.ndarray], np.ndarray]
+
+    @property
+    def description(self) -> str:
+        return BACKEND_NAMES[self.backend]
+
+
+def plan_denoise(signal: Any, sample_rate: int, *, backend: str = "auto",
+                 attenuation_limit_db: float = DEFAULT_ATTENUATION_DB,
+                 model: Denoiser | None = None, model_dir: str | os.PathLike | None = None
+                 ) -> DenoisePlan:
+    """Choose the backend for ``signal`` (``(channels, n)`` array or reader) and build its chunk
+    function (see :func:`denoise` for the arguments)."""
+    _check(backend, attenuation_limit_db)
+    rate = sample_rate
+    wideband = wideband_signal(signal, rate)
+    ran, loaded, fallback = resolve_backend(backend, model=model, model_dir=model_dir,
+                                            wideband=wideband)
+    if ran == "deepfilternet":
+        process = _at_model_rate(loaded, rate, attenuation_limit_db,
+                                 gain=level_gain(signal, rate))
+    elif ran == "rnnoise":
+        process = _at_model_rate(RNNoise(), rate, attenuation_limit_db)
+    elif ran == "hybrid":
+        guide = _at_model_rate(RNNoise(), rate, MAX_ATTENUATION_DB)
+
+        def process(chunk: np.ndarray) -> np.ndarray:
+            return wiener_denoise(chunk, rate, attenuation_limit_db=attenuation_limit_db,
+                                  guide=guide(chunk), wideband=wideband)
+    else:
+
+        def process(chunk: np.ndarray) -> np.ndarray:
+            return wiener_denoise(chunk, rate, attenuation_limit_db=attenuation_limit_db)
+
+    return DenoisePlan(ran, fallback, process)
+
+
+def denoise_blocks(signal: Any, sample_rate: int, plan: DenoisePlan, *,
+                   segment_s: float = SEGMENT_S, progress: Callable[[int, int], None] | None = None
+                   ) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, block)`` pairs of the denoised ``signal``, in order, through
+    :func:`tools.core.overlap_add.overlap_add_blocks` (memory: one segment)."""
+    segment = max(int(segment_s * sample_rate), 1)
+    return overlap_add_blocks(signal, plan.process, segment=segment,
+                              overlap=min(int(OVERLAP_S * sample_rate), segment - 1),
+                              context=int(CONTEXT_S * sample_rate), progress=progress)
+
+
 def denoise(audio: Audio, *, backend: str = "auto",
             attenuation_limit_db: float = DEFAULT_ATTENUATION_DB, model: Denoiser | None = None,
             model_dir: str | os.PathLike | None = None, segment_s: float = SEGMENT_S,
@@ -209,40 +288,22 @@ def denoise(audio: Audio, *, backend: str = "auto",
         segment_s: seconds per processed segment (memory is bounded by one segment).
         progress: ``progress(segments_done, segments_total)``.
     """
-    _check(backend, attenuation_limit_db)
-    rate = audio.sample_rate
-    wideband = is_wideband(audio.samples, rate)
-    ran, loaded, fallback = resolve_backend(backend, model=model, model_dir=model_dir,
-                                            wideband=wideband)
-    if ran == "deepfilternet":
-        process = _at_model_rate(loaded, rate, attenuation_limit_db,
-                                 gain=level_gain(audio.samples, rate))
-    elif ran == "rnnoise":
-        process = _at_model_rate(RNNoise(), rate, attenuation_limit_db)
-    elif ran == "hybrid":
-        guide = _at_model_rate(RNNoise(), rate, MAX_ATTENUATION_DB)
-
-        def process(chunk: np.ndarray) -> np.ndarray:
-            return wiener_denoise(chunk, rate, attenuation_limit_db=attenuation_limit_db,
-                                  guide=guide(chunk), wideband=wideband)
-    else:
-
-        def process(chunk: np.ndarray) -> np.ndarray:
-            return wiener_denoise(chunk, rate, attenuation_limit_db=attenuation_limit_db)
-
-    segment = max(int(segment_s * rate), 1)
-    out = overlap_add(audio.samples, process, segment=segment,
-                      overlap=min(int(OVERLAP_S * rate), segment - 1),
-                      context=int(CONTEXT_S * rate), progress=progress)
-    return DenoiseResult(audio.replace(out), ran, fallback)
+    plan = plan_denoise(audio.samples, audio.sample_rate, backend=backend,
+                        attenuation_limit_db=attenuation_limit_db, model=model,
+                        model_dir=model_dir)
+    out = np.empty(audio.samples.shape, dtype=np.float32)
+    for start, block in denoise_blocks(audio.samples, audio.sample_rate, plan,
+                                       segment_s=segment_s, progress=progress):
+        out[:, start:start + block.shape[-1]] = block
+    return DenoiseResult(audio.replace(out), plan.backend, plan.fallback)
 
 
-def _session_model(session: Session, backend: str, audio: Audio) -> Denoiser | None:
+def _session_model(session: Session, backend: str, view: Any) -> Denoiser | None:
     """The session's DeepFilterNet 3, loaded once, when ``backend`` may use it and it exists."""
     if backend not in ("auto", "deepfilternet"):
         return None
     if MODEL_KEY not in session.models:
-        if backend == "auto" and (not is_wideband(audio.samples, audio.sample_rate)
+        if backend == "auto" and (not wideband_signal(view, view.sample_rate)
                                   or find_model_dir() is None):
             return None
         session.models[MODEL_KEY] = load_deepfilternet()
@@ -250,17 +311,20 @@ def _session_model(session: Session, backend: str, audio: Audio) -> Denoiser | N
 
 
 def _run(session: Session, args: Args) -> ToolResult:
-    audio = session.audio(args.track)
-    result = denoise(audio, backend=args.backend, attenuation_limit_db=args.attenuation_limit_db,
-                     model=_session_model(session, args.backend, audio),
-                     progress=lambda done, total: session.progress("denoise", done, total))
-    summary = (f"denoised with {result.description}, noise turned down by up to "
+    view = session.track(args.track)  # read window by window: long tracks never sit in memory
+    plan = plan_denoise(view, view.sample_rate, backend=args.backend,
+                        attenuation_limit_db=args.attenuation_limit_db,
+                        model=_session_model(session, args.backend, view))
+    blocks = denoise_blocks(view, view.sample_rate, plan,
+                            progress=lambda done, total: session.progress("denoise", done, total))
+    summary = (f"denoised with {plan.description}, noise turned down by up to "
                f"{args.attenuation_limit_db:g} dB")
-    if result.fallback:
-        summary += f" ({result.fallback})"
-    return commit_edit(session, args.track, result.audio, tool="denoise", args=args,
-                       summary=summary,
-                       data={"backend": result.backend, "fallback": result.fallback})
+    if plan.fallback:
+        summary += f" ({plan.fallback})"
+    return commit_blocks(session, args.track, (block for _, block in blocks),
+                         sample_rate=view.sample_rate, channels=view.channels, tool="denoise",
+                         args=args, summary=summary,
+                         data={"backend": plan.backend, "fallback": plan.fallback})
 
 
 TOOL = Tool(

@@ -384,21 +384,31 @@ def separate_file(input_path: str | os.PathLike, out_dir: str | os.PathLike | No
 
 def _run(session: Session, args: Args) -> ToolResult:
     source = session.resolve_track(args.track)
-    audio = session.audio(source)
+    view = session.track(source)  # read window by window; stems are stored block by block
     choice = choose_separator(backend=args.backend, model=args.model, two_stems=args.two_stems,
-                              sample_rate=audio.sample_rate,
+                              sample_rate=view.sample_rate,
                               model_repo=session.settings.get("demucs_repo"),
                               device=session.settings.get("device", "auto"), cache=session.models)
-    stems = separate(audio, choice.separator, two_stems=args.two_stems, shifts=args.shifts,
-                     overlap=args.overlap, segment_s=args.segment_s,
-                     progress=lambda done, total: session.progress("separate", done, total))
-    names = list(stems)
-    select = names[0] if args.two_stems else ("vocals" if "vocals" in stems else names[0])
+    names = list(output_stems(choice.separator, args.two_stems))
+    builders = {name: session.builder(sample_rate=view.sample_rate, channels=view.channels)
+                for name in names}
+    try:
+        for _, block in stem_blocks(view, view.sample_rate, choice.separator,
+                                    two_stems=args.two_stems, shifts=args.shifts,
+                                    overlap=args.overlap, segment_s=args.segment_s,
+                                    scale=_rms(view), progress=lambda done, total:
+                                    session.progress("separate", done, total)):
+            for name, part in zip(names, block, strict=True):
+                builders[name].append(np.ascontiguousarray(part))
+    except BaseException:
+        session.discard_pending()
+        raise
+    select = names[0] if args.two_stems else ("vocals" if "vocals" in names else names[0])
     summary = f"separated {source} with {choice.separator.name} into {', '.join(names)}"
     if choice.note:
         summary += f" ({choice.note.split('. ')[0]})"
-    session.commit(stems, tool="separate", args=args.model_dump(mode="json"), summary=summary,
-                   select=select)
+    session.commit(builders, tool="separate", args=args.model_dump(mode="json"),
+                   summary=summary, select=select)
     text = f"{summary}; now on track {select}"
     return ToolResult(text=text, changed=tuple(names),
                       data={"stems": names, "source": source, "backend": choice.backend,
