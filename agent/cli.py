@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from agent import __version__, file_commands, models_command, sessions_command, ui
+from agent import __version__, batch, file_commands, models_command, sessions_command, ui
 from tools.core.errors import EchoError
 
 EXAMPLES = """\
@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     COMMANDS.update(file_commands.add_commands(sub))
     COMMANDS.update(sessions_command.add_commands(sub))
     COMMANDS.update(models_command.add_commands(sub))
+    COMMANDS.update(batch.add_commands(sub))
     return parser
 
 

@@ -1,6 +1,11 @@
 """File-to-file commands of the CLI: ``denoise``, ``transcribe`` (and, when their tools are present,
 ``separate``, ``clean`` and ``render``). Each reads an input, runs one tool's pure function with a
-progress bar, and writes its output atomically; the input is never modified."""
+progress bar, and writes its output atomically; the input is never modified.
+
+Import-light on purpose (argparse only at the top): the CLI builds its parser from this module on
+every start, ``--help`` included, so numpy, the tools and the models are imported by each command
+when it runs.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,6 @@ import sys
 from pathlib import Path
 
 from agent import ui
-from agent.workspace import check_output, data_dir
-from tools.core import audio as audio_io
-from tools.core.errors import AudioInputError
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -133,6 +135,7 @@ def _print_clean_report(report: dict, output) -> None:
 
 def cmd_clean(args: argparse.Namespace) -> int:
     from agent.clean import clean_file
+    from agent.workspace import check_output
 
     source = Path(args.file)
     output = check_output(args.output, inputs=[source], overwrite=args.overwrite)
@@ -175,6 +178,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
 
 def cmd_denoise(args: argparse.Namespace) -> int:
+    from agent.workspace import check_output
+    from tools.core import audio as audio_io
     from tools.denoise import STRENGTH_DB, denoise
 
     source = Path(args.file)
@@ -194,7 +199,10 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
+    from agent.workspace import data_dir
     from tools.algorithms.transcript_export import export
+    from tools.core import audio as audio_io
+    from tools.core.errors import AudioInputError
     from tools.transcribe import cached_transcribe, pick_transcriber
 
     source = Path(args.file)

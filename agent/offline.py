@@ -18,6 +18,7 @@ class OfflineAgent:
     """Implements :class:`agent.base.Agent` with :func:`agent.planner.plan_request`."""
 
     name = "offline planner"
+    reply_repeats_calls = True  # the answer is the calls' own texts (shown once, by the caller)
 
     def __init__(self, tools: tuple[Tool, ...] = TOOLS) -> None:
         self.tools = tools
@@ -32,7 +33,7 @@ class OfflineAgent:
         try:
             calls = self.plan(session, request)
         except NotUnderstood as exc:
-            return Reply(text=str(exc), understood=False)
+            return Reply(text=exc.reason, understood=False)
         mark = len(session.history())
         records: list[ToolCallRecord] = []
         for call in calls:

@@ -69,12 +69,17 @@ class PlannedCall:
 
 
 class NotUnderstood(EchoError):
-    """A request the planner cannot turn into calls; ``reason`` says why, the message adds what it can do."""
+    """A request the planner cannot turn into calls; ``reason`` (the message) says why, as one
+    sentence. Where to find what it can do is the caller's to add (``/help`` in the chat,
+    ``echo-agent tools`` on the command line): :data:`CAPABILITIES` is the whole list."""
 
     exit_code = 1
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"{reason}\n{CAPABILITIES}")
+        reason = reason.strip()
+        if reason and reason[-1] not in ".?!":
+            reason += "."
+        super().__init__(reason)
         self.reason = reason
 
 

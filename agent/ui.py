@@ -1,14 +1,20 @@
-"""Terminal output: results on stdout, progress and chatter on stderr (rich), errors as one line."""
+"""Terminal output: results on stdout, progress and chatter on stderr (rich), errors as one line.
+
+rich is imported on first use, not at import: ``--help`` and usage errors never need it.
+"""
 
 from __future__ import annotations
 
+import functools
 import sys
 from contextlib import contextmanager
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+@functools.lru_cache(maxsize=1)
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def error_line(message: str) -> None:
@@ -19,22 +25,34 @@ def error_line(message: str) -> None:
 
 
 def note(message: str) -> None:
-    stderr.print(message, markup=False)
+    _stderr().print(message, markup=False)
+
+
+def stderr_is_terminal() -> bool:
+    return bool(_stderr().is_terminal)
 
 
 @contextmanager
 def progress_bar(enabled: bool = True):
     """Yield a ``(task, done, total)`` callback that drives a rich progress bar on stderr."""
-    if not enabled or not stderr.is_terminal:
+    if not enabled or not stderr_is_terminal():
         yield lambda task, done, total: None
         return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=stderr,
+        console=_stderr(),
         transient=True,
     )
     tasks: dict[str, int] = {}

@@ -14,7 +14,6 @@ import soundfile as sf
 from conftest import noise, sine
 from scipy.signal import correlate
 
-from tools.core import audio as audio_io
 from tools.core import audio_write
 from tools.core.audio import Audio, load, resample, save, to_channels
 from tools.core.dsp import rms_db

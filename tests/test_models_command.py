@@ -143,3 +143,29 @@ def test_quality_refuses_too_short_audio():
     with pytest.raises(ToolArgumentError, match=r"the audio is 0\.50 s long; quality scores "
                                                 r"need at least 1 s"):
         dnsmos(np.zeros(8_000, np.float32), 16_000)
+
+
+@needs_extra
+def test_a_packaged_file_with_another_hash_is_refused_in_one_line(cli, own_cache, monkeypatch,
+                                                                   tmp_path, speech_16k):
+    import dataclasses
+
+    from conftest import assert_one_error_line
+
+    from tools.models import dnsmos
+
+    first = packaged.DNSMOS.files[0]
+    wrong = dataclasses.replace(first, parts=(dataclasses.replace(first.parts[0],
+                                                                  sha256="ab" * 32),))
+    monkeypatch.setattr(packaged, "DNSMOS", dataclasses.replace(
+        packaged.DNSMOS, files=(wrong, *packaged.DNSMOS.files[1:])))
+    dnsmos.scorer.cache_clear()
+    path = save(speech_16k, tmp_path / "talk.wav")
+    try:
+        result = cli("info", path, "--quality")
+    finally:
+        dnsmos.scorer.cache_clear()
+    line = assert_one_error_line(result, code=2, mentions="sig_bak_ovr.onnx: its SHA-256 is ")
+    assert "the recorded value is abababababababab..." in line
+    assert "pip install --force-reinstall --no-deps speechmos==0.0.1.1" in line
+    assert not (own_cache / packaged.DNSMOS.key).exists()

@@ -88,9 +88,18 @@ def _pcm16(samples: np.ndarray) -> bytes:
 
 
 def _decode(decoder, samples: np.ndarray) -> list:
-    decoder.start_utt()
-    decoder.process_raw(_pcm16(samples), no_search=False, full_utt=True)
-    decoder.end_utt()
+    """Decode one utterance. The utterance is ended whatever happens inside (Ctrl-C raises
+    KeyboardInterrupt as soon as ``process_raw`` returns), and one left open by an earlier
+    interrupted decode is closed first: ``start_utt`` refuses to start inside an utterance."""
+    try:
+        decoder.start_utt()
+    except RuntimeError:  # "Failed to start utterance processing": one is still open
+        decoder.end_utt()
+        decoder.start_utt()
+    try:
+        decoder.process_raw(_pcm16(samples), no_search=False, full_utt=True)
+    finally:
+        decoder.end_utt()
     return list(decoder.seg()) if decoder.hyp() is not None else []
 
 
