@@ -17,13 +17,13 @@ import numpy as np
 from pydantic import Field
 
 from tools.core.audio import Audio
-from tools.core.blocks import VersionBuilder
 from tools.core.dsp import db_to_amplitude, limited_blocks
 from tools.core.edits import Keep, assemble, build
 from tools.core.errors import ToolError
 from tools.core.meter import Meter, measure
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, described, track_field
+from tools.core.versions import VersionBuilder
 
 _MAX_PASSES = 8
 _MAX_LIMITING_DB = 40.0  # never push the gain more than this above the unlimited gain

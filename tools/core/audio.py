@@ -2,7 +2,7 @@
 
 Audio is float32 samples shaped ``(channels, n)`` (mono is ``(1, n)``) plus ``sample_rate``. It is
 validated once, on construction, and its samples are read-only: every edit makes a new Audio. It
-reads like a session's :class:`~tools.core.blocks.TrackView` (``read(lo, hi)``, ``shape``,
+reads like a session's :class:`~tools.core.versions.TrackView` (``read(lo, hi)``, ``shape``,
 ``view[..., lo:hi]``), so a function written over a window reader takes either.
 
 Files are read and written block by block by :mod:`tools.core.audio_read` and

@@ -1,7 +1,7 @@
 """Edit lists: an edit described as the pieces of its output, so it costs what it changes.
 
 An edit of a signal (an :class:`~tools.core.audio.Audio` or a session's
-:class:`~tools.core.blocks.TrackView`) is a list of pieces, in output order:
+:class:`~tools.core.versions.TrackView`) is a list of pieces, in output order:
 
 - :class:`Keep` ``(start, stop, gain)``: input frames ``start:stop``, scaled by ``gain``;
 - :class:`Silence` ``(frames)``: digital silence;
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from tools.core.audio import Audio
-from tools.core.blocks import VersionBuilder
+from tools.core.versions import VersionBuilder
 
 
 @dataclass(frozen=True)

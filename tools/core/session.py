@@ -35,82 +35,19 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tools.core.audio import Audio
-from tools.core.blocks import (
-    Block,
-    BlockStore,
-    FileSource,
-    PackWriter,
-    Segment,
-    TrackView,
-    Version,
-    VersionBuilder,
-)
+from tools.core.blocks import Block, BlockStore, FileSource, PackWriter, Segment, Version
 from tools.core.errors import SessionError, ToolArgumentError
+from tools.core.steps import History, Step, last_group_size, read_journal
+from tools.core.versions import TrackView, VersionBuilder
 
 JOURNAL = "journal.jsonl"
 CACHE_BYTES = 256 * 2**20
 TRACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ProgressCallback = Callable[[str, float, float], None]
-
-
-@dataclass(frozen=True)
-class Change:
-    track: str
-    version: str
-    prev: str | None
-
-
-@dataclass(frozen=True)
-class Step:
-    """One committed edit: what each touched track became, and why."""
-
-    index: int
-    changes: tuple[Change, ...]
-    tool: str
-    args: dict[str, Any]
-    summary: str
-    select: str | None
-    time: float
-    prev_current: str | None = None
-    group: str | None = None
-
-
-@dataclass
-class _State:
-    heads: dict[str, str] = field(default_factory=dict)  # track -> version id
-    done: list[Step] = field(default_factory=list)
-    undone: list[Step] = field(default_factory=list)
-    current: str | None = None
-
-
-def _apply(state: _State, step: Step, *, forward: bool) -> None:
-    for change in step.changes:
-        target = change.version if forward else change.prev
-        if target is None:
-            state.heads.pop(change.track, None)
-        else:
-            state.heads[change.track] = target
-    if forward and step.select in state.heads:
-        state.current = step.select
-    elif not forward and step.prev_current in state.heads:
-        state.current = step.prev_current
-    if state.current not in state.heads:
-        state.current = next(iter(state.heads), None)
-
-
-def _group_size(steps: list[Step]) -> int:
-    """How many steps at the end of ``steps`` belong to the last one's request."""
-    if not steps:
-        return 0
-    group, count = steps[-1].group, 1
-    while group is not None and count < len(steps) and steps[-1 - count].group == group:
-        count += 1
-    return count
 
 
 class Session:
@@ -128,7 +65,7 @@ class Session:
         self.store = BlockStore(self.root)
         self._versions: dict[str, Version] = {}
         self._origins: dict[str, dict[str, Any]] = {}  # version id of an opened file -> its format
-        self._state = _State()
+        self._state = History()
         self._cache: OrderedDict[str, Audio] = OrderedDict()
         self._lock_fd: int | None = None
         self._writer: PackWriter | None = None
@@ -194,22 +131,8 @@ class Session:
         self.close()
 
     def _replay(self) -> None:
-        path = self.root / JOURNAL
-        raw = path.read_bytes()
-        good_bytes = 0
-        for line in raw.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break  # torn write from a kill: not committed
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                break
+        for record in read_journal(self.root / JOURNAL):
             self._replay_record(record)
-            good_bytes += len(line)
-        if good_bytes < len(raw):
-            with open(path, "rb+") as handle:
-                handle.truncate(good_bytes)
-                os.fsync(handle.fileno())
 
     def _register_versions(self, record: dict[str, Any]) -> None:
         self.store.add(blocks=(Block.from_record(b) for b in record.get("blocks", ())),
@@ -233,40 +156,11 @@ class Session:
                        (Segment(source.key, 0, source.frames),))
 
     def _replay_record(self, record: dict[str, Any]) -> None:
-        state = self._state
-        op = record.get("op")
-        if op == "commit":
+        if record.get("op") == "commit":
             self._register_versions(record)
-            step = Step(
-                index=len(state.done) + 1,
-                changes=tuple(Change(**c) for c in record["changes"]),
-                tool=record.get("tool", ""),
-                args=record.get("args", {}),
-                summary=record.get("summary", ""),
-                select=record.get("select"),
-                time=record.get("time", 0.0),
-                prev_current=record.get("prev_current"),
-                group=record.get("group"),
-            )
-            _apply(state, step, forward=True)
-            state.done.append(step)
-            state.undone.clear()
-        elif op == "undo":
-            for _ in range(int(record.get("count", 1))):
-                if state.done:
-                    step = state.done.pop()
-                    _apply(state, step, forward=False)
-                    state.undone.append(step)
-        elif op == "redo":
-            for _ in range(int(record.get("count", 1))):
-                if state.undone:
-                    step = state.undone.pop()
-                    _apply(state, step, forward=True)
-                    state.done.append(step)
-        elif op == "select" and record.get("track") in state.heads:
-            state.current = record["track"]
-        elif op == "settings":
+        elif record.get("op") == "settings":
             self.settings.update(record.get("values", {}))
+        self._state.apply(record)
 
     def _append(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
@@ -465,7 +359,7 @@ class Session:
     def undo(self) -> Step | None:
         """Revert the last request (all steps of its group); returns its first step, or None when
         there is nothing to undo."""
-        count = _group_size(self._state.done)
+        count = last_group_size(self._state.done)
         if not count:
             return None
         first = self._state.done[-count]
@@ -477,9 +371,7 @@ class Session:
         undone = self._state.undone
         if not undone:
             return None
-        group, count = undone[-1].group, 1
-        while group is not None and count < len(undone) and undone[-1 - count].group == group:
-            count += 1
+        count = last_group_size(undone)
         first = undone[-1]
         self._append({"op": "redo", "count": count})
         return first

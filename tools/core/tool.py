@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tools.core.blocks import VersionBuilder
 from tools.core.edits import Piece, build
 from tools.core.session import Session
+from tools.core.versions import VersionBuilder
 
 
 class ToolArgs(BaseModel):
