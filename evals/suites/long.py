@@ -6,7 +6,8 @@ and of music (corpus recordings resampled to 48 kHz stereo, joined and tiled; 24
 block by block to a temporary folder and removed after use):
 
 - ``basic``: the plan cut 1 s, +3 dB, fade out 5 s through ``echo-agent run``, and sox doing the
-  same three steps (``sox IN -t wav - trim 0 =A =B | sox -t wav - OUT gain 3 fade t 0 -0 5``);
+  same three steps (``sox IN -t wav - trim 0 =A =B | sox -t wav - OUT gain 3 fade t 0 -0 5``),
+  each run twice (echo, sox, sox, echo) and the faster run of each kept;
 - ``per_edit``: (time of an 11-step plan - time of a 1-step plan) / 10, both with ``--session``;
 - ``phases`` (child process :mod:`evals.suites.long_session`): import into a saved session, each of
   ten edits committed one by one, export: wall time and peak RSS of each phase, and the session's
@@ -106,10 +107,16 @@ def _basic(wav: Path, seconds: float, tmp: Path, row: dict) -> list[dict]:
                                 {"tool": "gain", "args": {"gain_db": 3}},
                                 {"tool": "fade", "args": {"direction": "out", "duration_s": 5}}]))
     out = tmp / "out.wav"
-    code, wall, rss, err = _measure(_cli("run", str(plan), "-i", str(wav), "-o", str(out), "-q", "-y"))
+    echo = _cli("run", str(plan), "-i", str(wav), "-o", str(out), "-q", "-y")
     sox = (f"sox '{wav}' -t wav - trim 0 ={cut} ={cut + 1} | "
            f"sox -t wav - '{tmp / 'sox.wav'}' gain 3 fade t 0 -0 5")
-    s_code, s_wall, s_rss, _ = _measure(sox, shell=True)
+    # each twice, in the order echo, sox, sox, echo, after the input is on disk: neither gains
+    # from the other's warm cache or suffers its write-back; the faster run of each counts
+    os.sync()
+    first, s_first = _measure(echo), _measure(sox, shell=True)
+    s_second, second = _measure(sox, shell=True), _measure(echo)
+    code, wall, rss, err = min(first, second, key=lambda r: (r[0] != 0, r[1]))
+    s_code, s_wall, s_rss, _ = min(s_first, s_second, key=lambda r: (r[0] != 0, r[1]))
     for path in (out, tmp / "sox.wav"):
         path.unlink(missing_ok=True)
     return [{**row, "part": "basic", "exit": code, "wall_s": wall, "rtf": wall / seconds,
