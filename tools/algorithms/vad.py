@@ -20,11 +20,10 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from math import gcd
+from typing import Protocol
 
 import numpy as np
 from scipy.signal import resample_poly
-
-from tools.core.audio import Audio
 
 VAD_RATE_HZ = 16_000
 WINDOW_SAMPLES = 512  # 32 ms at 16 kHz: Silero's window
@@ -38,41 +37,68 @@ _ENERGY_SLOPE_DB = 3.0
 Region = tuple[float, float]
 
 
+class Reader(Protocol):
+    """What the functions here read: an :class:`Audio` or a session's track view."""
+
+    sample_rate: int
+    num_samples: int
+    duration_s: float
+
+    def read(self, start: int, stop: int) -> np.ndarray: ...
+
+
 # ----------------------------------------------------------------------------- resampling
 
 
-def mono_resampled(audio: Audio, rate_hz: int, *, start_s: float = 0.0,
+def mono_resampled(audio: Reader, rate_hz: int, *, start_s: float = 0.0,
                    end_s: float | None = None) -> np.ndarray:
     """``audio[start_s:end_s]`` mixed to mono and resampled to ``rate_hz``: float32 ``(m,)``.
 
-    Only the span (plus a short margin for the filter) is converted, so a caller walking a long file
-    span by span needs memory for one span. Output sample 0 is at ``start_s``.
+    ``audio``: an :class:`Audio` or any reader with ``sample_rate``, ``num_samples`` and
+    ``read(start, stop)`` (a session's track view). Only the span (plus a short margin for the
+    filter) is read and converted, so a caller walking a long file span by span needs memory for
+    one span. Output sample 0 is at ``start_s``.
     """
     n = audio.num_samples
-    i0 = audio.sample_index(start_s)
-    i1 = n if end_s is None else max(audio.sample_index(end_s), i0)
+    i0 = _index(audio, start_s)
+    i1 = n if end_s is None else max(_index(audio, end_s), i0)
     if rate_hz == audio.sample_rate:
-        return audio.samples[:, i0:i1].mean(axis=0).astype(np.float32)
+        return audio.read(i0, i1).mean(axis=0).astype(np.float32)
     divisor = gcd(int(rate_hz), audio.sample_rate)
     up, down = int(rate_hz) // divisor, audio.sample_rate // divisor
     margin = -(-int(_RESAMPLE_MARGIN_S * audio.sample_rate) // down) * down
     lo = i0 - min(margin, (i0 // down) * down)  # i0 - lo is a multiple of down: exact offsets
     hi = min(i1 + margin, n)
-    span = audio.samples[:, lo:hi].mean(axis=0, dtype=np.float64)
+    span = audio.read(lo, hi).mean(axis=0, dtype=np.float64)
     out = resample_poly(span, up, down) if span.size else np.zeros(0)
     first = (i0 - lo) // down * up
     count = -(-(i1 - i0) * up // down)
     return out[first:first + count].astype(np.float32)
 
 
-def _blocks(audio: Audio, block_s: float) -> Iterator[np.ndarray]:
-    """The whole file at 16 kHz mono, block by block (consecutive, no gaps or overlaps)."""
-    divisor = gcd(VAD_RATE_HZ, audio.sample_rate)
+def _index(audio: Reader, time_s: float) -> int:
+    """The sample index nearest ``time_s``, clamped to ``[0, num_samples]``."""
+    return int(min(max(round(time_s * audio.sample_rate), 0), audio.num_samples))
+
+
+def resampled_blocks(audio: Reader, rate_hz: int = VAD_RATE_HZ, *, start_s: float = 0.0,
+                     end_s: float | None = None, block_s: float = 30.0) -> Iterator[np.ndarray]:
+    """``audio[start_s:end_s]`` as mono ``rate_hz`` blocks of about ``block_s`` (consecutive, no
+    gaps or overlaps: their concatenation is :func:`mono_resampled` of the span), so memory is one
+    block of the source however long the span."""
+    divisor = gcd(int(rate_hz), audio.sample_rate)
     down = audio.sample_rate // divisor
     step = max(int(block_s * audio.sample_rate) // down, 1) * down
-    for start in range(0, audio.num_samples, step):
-        yield mono_resampled(audio, VAD_RATE_HZ, start_s=start / audio.sample_rate,
-                             end_s=min(start + step, audio.num_samples) / audio.sample_rate)
+    first = _index(audio, start_s)
+    last = audio.num_samples if end_s is None else max(_index(audio, end_s), first)
+    for start in range(first, last, step):
+        yield mono_resampled(audio, rate_hz, start_s=start / audio.sample_rate,
+                             end_s=min(start + step, last) / audio.sample_rate)
+
+
+def _blocks(audio: Reader, block_s: float) -> Iterator[np.ndarray]:
+    """The whole file at 16 kHz mono, block by block (consecutive, no gaps or overlaps)."""
+    return resampled_blocks(audio, VAD_RATE_HZ, block_s=block_s)
 
 
 # ----------------------------------------------------------------------------- Silero
@@ -132,7 +158,7 @@ class SileroVad:
 # ----------------------------------------------------------------------------- energy fallback
 
 
-def _energy_probabilities(audio: Audio) -> np.ndarray:
+def _energy_probabilities(audio: Reader) -> np.ndarray:
     """Pseudo speech probabilities from 32 ms frame energy against an adaptive floor."""
     levels = []
     for block in _blocks(audio, BLOCK_S):
@@ -240,7 +266,7 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def speech_activity(audio: Audio, *, method: str = "auto", vad: SileroVad | None = None,
+def speech_activity(audio: Reader, *, method: str = "auto", vad: SileroVad | None = None,
                     progress: Callable[[float, float], None] | None = None) -> SpeechActivity:
     """Speech probabilities of ``audio`` (any rate, any channels; mixed to mono).
 
