@@ -196,7 +196,7 @@ def test_every_registry_tool_has_examples_that_plan_to_it():
     ("make the vocals quieter", "first say 'extract the vocals', then edit that track"),
     ("make them sound alike", "say which tracks, e.g. 'make guest sound like host'"),
     ("remove the um near 1:23", "say which one by its number"),
-    ("speed it up by 10%", "not available yet"),
+    ("reverse the audio", "not available yet"),
     ("convert it to mp3", "output file name"),
     ("cut from 1:00 to 1:30", "after the end of the track"),
     ("fade out over 20 seconds", "longer than the track"),
@@ -215,12 +215,15 @@ def test_every_registry_tool_has_examples_that_plan_to_it():
     ("don't cut anything", "not to do something"),
     ("", "empty"),
 ])
-def test_refusals_say_why_and_list_what_it_can_do(request_, reason):
+def test_refusals_say_why_in_one_sentence(request_, reason):
     with pytest.raises(NotUnderstood) as info:
         plan_request(request_, duration_s=12.0)
     assert reason in info.value.reason
     assert info.value.reason.startswith(("I did not understand", "Cannot do", "The request is empty"))
-    assert CAPABILITIES in str(info.value) and info.value.exit_code == 1
+    # one sentence; where to find the whole list is the caller's to add (/help, echo-agent tools)
+    assert str(info.value) == info.value.reason and info.value.reason.endswith((".", "?", "!"))
+    assert "\n" not in info.value.reason and CAPABILITIES not in str(info.value)
+    assert info.value.exit_code == 1
 
 
 # ----------------------------------------------------------------------------- outcomes on real audio
