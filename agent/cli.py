@@ -295,7 +295,7 @@ def run_requests(args: argparse.Namespace, instructions: list) -> int:
         if not args.output:
             raise _usage(f"{args.command} needs -o/--output (or --dry-run)")
         output = check_output(args.output, inputs=[input_path], overwrite=args.overwrite)
-    _check_format(output, args)
+        _check_format(output, args)
     agent = make_agent(args)
     presenter = Presenter()
     show_call, records = _call_printer(agent, presenter)
