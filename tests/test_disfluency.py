@@ -366,13 +366,18 @@ def test_clean_refuses_to_overwrite_its_input(clean_run):
         clean_file(source, source, overwrite=True, transcript="none")
 
 
-def test_tool_says_which_transcript_it_used(recording, tmp_path):
+@pytest.mark.parametrize("packaged", ["1", "0"])
+def test_tool_says_which_transcript_it_used(recording, tmp_path, monkeypatch, packaged):
+    monkeypatch.setenv("ECHO_AGENT_PACKAGED", packaged)  # 0 hides the `models` extra's Whisper
     audio, _ = recording
     short = audio.replace(audio.samples[:, : int(6.5 * audio.sample_rate)])
     with Session.create(tmp_path / "s") as session:
         session.add_track("talk", short)
         result = call_tool(session, "remove_disfluencies", {"level": "light"})
-        assert "offline fallback" in result.text or "acoustic detection only" in result.text
+        if packaged == "1":
+            assert result.text.endswith("transcript by faster-whisper:base")
+        else:
+            assert "offline fallback" in result.text or "acoustic detection only" in result.text
         assert session.audio().duration_s < short.duration_s
         assert result.data["cuts"] and set(result.data["cuts"][0]) == REPORT_CUT_FIELDS
         with pytest.raises(ToolArgumentError):
