@@ -99,6 +99,32 @@ def test_an_edit_that_changes_nothing_commits_nothing(long_session):
     assert len(session.history()) == 1 and (session.root / JOURNAL).read_bytes() == journal
 
 
+def test_a_tool_output_equal_to_its_input_commits_nothing_whatever_its_form(tmp_path):
+    """16-bit imports are stored as int16 blocks; a tool handing back the same samples as float32
+    (a whole Audio, or streamed blocks) has changed nothing, and one changed sample is a change."""
+    from tools.core.tool import ToolArgs, commit_blocks, commit_edit
+
+    path = tmp_path / "talk.wav"
+    sf.write(path, (stereo_noise(0.2).samples.T * 0.5), RATE, subtype="PCM_16")
+    with ScratchSession(tmp_path / "s", label="t") as session:
+        open_input(session, path)
+        same = session.audio()
+        steps = len(session.history())
+        kept = commit_edit(session, None, Audio(same.samples.copy(), RATE), tool="t",
+                           args=ToolArgs(), summary="did nothing")
+        assert kept.changed == () and "nothing changed" in kept.text
+        view = session.track()
+        kept = commit_blocks(session, None, (b for _, b in view.blocks(50_000)), sample_rate=RATE,
+                             tool="t", args=ToolArgs(), summary="did nothing")
+        assert kept.changed == () and len(session.history()) == steps
+        changed = same.samples.copy()
+        changed[1, -1] += 1 / 32768
+        result = commit_blocks(session, None, iter([changed[:, :70_000], changed[:, 70_000:]]),
+                               sample_rate=RATE, tool="t", args=ToolArgs(), summary="one sample")
+        assert result.changed == ("talk",) and len(session.history()) == steps + 1
+        assert np.array_equal(session.audio().samples, changed)
+
+
 def test_reopening_replays_every_version_and_reads_a_window(tmp_path, long_session):
     session, audio = long_session
     call_tool(session, "cut", {"start_s": 60.0, "end_s": 61.0})

@@ -81,9 +81,26 @@ def commit_edit(session: Session, track: str | None, audio: Any, *, tool: str, a
     """Commit ``audio`` (an Audio) as the new version of ``track`` and describe it: the usual
     adapter tail for tools that work on a whole clip in memory."""
     name = session.resolve_track(track)
+    view = session.track(name)
+    if (audio.sample_rate == view.sample_rate and audio.samples.shape == view.shape
+            and _unchanged(view, audio.samples)):
+        return described(session, name, None, summary=summary, duration_s=audio.duration_s,
+                         data=data)
     step = session.commit({name: audio}, tool=tool, args=args.model_dump(mode="json"),
                           summary=summary, select=name)
     return described(session, name, step, summary=summary, duration_s=audio.duration_s, data=data)
+
+
+def _unchanged(view: Any, samples: np.ndarray, start: int = 0) -> bool:
+    """Whether ``samples`` equal ``view``'s frames from ``start`` on, exactly (read a window at a
+    time, stopping at the first difference): a tool that found nothing to do commits nothing,
+    whatever form its output took."""
+    step = 1 << 17
+    for at in range(0, samples.shape[1], step):
+        part = samples[:, at:at + step]
+        if not np.array_equal(part, view.read(start + at, start + at + part.shape[1])):
+            return False
+    return True
 
 
 def commit_pieces(session: Session, track: str | None, pieces: list[Piece], *, tool: str,
@@ -112,12 +129,16 @@ def commit_blocks(session: Session, track: str | None, blocks: Iterable[np.ndarr
     written as they come: the whole track is never in memory. ``summary`` and ``data`` may be
     callables, called after the blocks are consumed (for counts a stream learns as it goes)."""
     name = session.resolve_track(track)
+    view = session.track(name)
+    same = sample_rate == view.sample_rate  # until a block differs from the track's samples
     builder: VersionBuilder | None = None
     try:
         for block in blocks:
             if builder is None:
                 builder = session.builder(sample_rate=sample_rate,
                                           channels=channels or block.shape[0])
+            same = same and block.shape[0] == view.channels and _unchanged(
+                view, block, builder.num_samples)
             builder.append(block)
     except BaseException:
         session.discard_pending()
@@ -126,6 +147,10 @@ def commit_blocks(session: Session, track: str | None, blocks: Iterable[np.ndarr
         raise ValueError("a tool produced no audio")
     text = summary() if callable(summary) else summary
     extra = data() if callable(data) else data
+    if same and builder.num_samples == view.num_samples:
+        session.discard_pending()
+        return described(session, name, None, summary=text,
+                         duration_s=builder.num_samples / sample_rate, data=extra)
     step = session.commit({name: builder}, tool=tool, args=args.model_dump(mode="json"),
                           summary=text, select=name)
     return described(session, name, step, summary=text,
