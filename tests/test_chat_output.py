@@ -63,3 +63,19 @@ def test_do_prints_the_answer_once_and_a_refusal_in_at_most_three_lines(tmp_path
     assert 1 <= len(lines) <= 3 and "echo-agent tools" in lines[-1]
     assert not (tmp_path / "p.wav").exists()
     assert np.isfinite(len(refused.stderr)) and len(refused.stderr) < 400
+
+
+def test_undo_after_a_three_step_request_gives_back_the_samples_from_before_it(tmp_path, noisy):
+    from tools.core.audio import load
+
+    done = _run(["chat", noisy], tmp_path=tmp_path, stdin="make it 2 dB quieter\n/export quieter.wav\n"
+                "cut the first second, make it 3 dB louder and fade out the last 2 seconds\n"
+                "/export after.wav\n/undo\n/export undone.wav\n/undo\n/export original.wav\n")
+    assert done.returncode == 0, done.stderr
+    undid = [line for line in done.stdout.splitlines() if line.startswith("Undid")]
+    assert len(undid) == 2 and all(word in undid[0] for word in ("cut", "+3.0 dB", "faded out"))
+    original = load(noisy)
+    assert load(tmp_path / "after.wav").duration_s == pytest.approx(original.duration_s - 1, abs=1e-3)
+    # the whole request undone at once, exactly: as it was after the first request
+    assert np.array_equal(load(tmp_path / "undone.wav").samples, load(tmp_path / "quieter.wav").samples)
+    assert np.array_equal(load(tmp_path / "original.wav").samples, original.samples)
