@@ -63,8 +63,11 @@ class _Lines:
                 raise AssertionError(f"no {text!r} (x{count}) in: {self.lines}")
 
 
-def test_ctrl_c_mid_transcription_denoise_and_separation_leaves_the_chat_working(tmp_path, talk):
-    env = {**os.environ, "ECHO_AGENT_PACKAGED": "0"}  # pocketsphinx, the DSP denoiser, REPET-SIM
+@pytest.mark.parametrize("packaged", ["0", "1"], ids=["dsp-defaults", "packaged-models"])
+def test_ctrl_c_mid_transcription_denoise_and_separation_leaves_the_chat_working(tmp_path, talk,
+                                                                                 packaged):
+    # 0: pocketsphinx, the DSP denoiser, REPET-SIM; 1: Whisper base, DeepFilterNet 3, Spleeter
+    env = {**os.environ, "ECHO_AGENT_PACKAGED": packaged}
     process = subprocess.Popen(
         [sys.executable, "-m", "agent.cli", "chat", str(talk), "--session", str(tmp_path / "s")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -104,7 +107,8 @@ def test_ctrl_c_mid_transcription_denoise_and_separation_leaves_the_chat_working
     assert stderr.count("cancelled; the session is as it was before that request") == 3
     answers = out.lines
     transcripts = [line for line in answers if line.startswith("talk: ")]
-    assert len(transcripts) == 1 and "by pocketsphinx" in transcripts[0], answers
+    heard_by = "by pocketsphinx" if packaged == "0" else "by faster-whisper:base"
+    assert len(transcripts) == 1 and heard_by in transcripts[0], answers
     assert int(transcripts[0].split()[1]) >= 15  # words heard in the five sentences
     assert any(line.startswith("Transcript: ") and len(line.split()) > 15 for line in answers)
     assert not any("failed" in line for line in answers), answers
