@@ -146,8 +146,8 @@ class TestInpaint:
             assert call_tool(session, "repair_dropouts", {}).data["repaired"] == 1
             result = call_tool(session, "declip", {"clip_level_db": None})
             assert result.data["clipped_samples"][0] > 0 and "restored" in result.text
-            breaths = call_tool(session, "reduce_breaths", {"reduction_db": 10})
-            assert breaths.data["breaths"] == 0 and not breaths.changed
+            with pytest.raises(ToolError, match="found no breaths: "):
+                call_tool(session, "reduce_breaths", {"reduction_db": 10})
             assert len(session.history()) == 4  # the added track and three edits: no breath, no step
             assert np.all(np.isfinite(session.audio().samples))
 

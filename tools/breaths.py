@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import Field
 
 from tools.core.audio import Audio
-from tools.core.errors import ToolArgumentError
+from tools.core.errors import ToolArgumentError, ToolError
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
 from tools.inpaint import fill_span
@@ -164,6 +164,9 @@ def _run(session: Session, args: Args) -> ToolResult:
     audio = session.audio(args.track)
     done = reduce_breaths(audio, reduction_db=args.reduction_db, remove=args.remove)
     rate = audio.sample_rate
+    if not done.breaths:
+        raise ToolError("found no breaths: no pause holds the soft, noisy, unvoiced sound of a "
+                        "breath")
     times = sorted({round(s / rate, 2) for _, s, _ in done.breaths})
     shown = ", ".join(f"{t:.2f} s" for t in times[:8]) + (" ..." if len(times) > 8 else "")
     action = "replaced with room tone" if args.remove else f"lowered by {args.reduction_db:g} dB"

@@ -36,7 +36,7 @@ from scipy.signal import fftconvolve
 
 from tools.algorithms import ar
 from tools.core.audio import Audio
-from tools.core.errors import ToolArgumentError
+from tools.core.errors import ToolArgumentError, ToolError
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
 
@@ -233,6 +233,9 @@ def _run(session: Session, args: Args) -> ToolResult:
     audio = session.audio(args.track)
     done = declick(audio, sensitivity=args.sensitivity, max_click_ms=args.max_click_ms,
                    progress=lambda blocks, total: session.progress("declick", blocks, total))
+    if not done.clicks:
+        raise ToolError(f"found no clicks: none stands out from the sound around it at sensitivity "
+                        f"{args.sensitivity:g} (raise sensitivity, up to 1, to look harder)")
     times = sorted({round(s / audio.sample_rate, 3) for _, s, _ in done.clicks})
     shown = ", ".join(f"{t:.3f} s" for t in times[:8]) + (" ..." if len(times) > 8 else "")
     summary = (f"repaired {len(done.clicks)} click(s)" + (f" at {shown}" if times else "")

@@ -161,6 +161,10 @@ def _run(session: Session, args: Args) -> ToolResult:
     rate = audio.sample_rate
     if args.near_s is not None:
         _check_near(done.dropouts, args.near_s, rate)
+    if not done.dropouts:
+        raise ToolError(f"found no dropouts: no run of held or zero samples of "
+                        f"{args.min_dropout_ms:g} ms or more inside the sound (to fill a span you hear, say 'fill the gap "
+                        "from A to B')")
     fixed = [d for d in done.dropouts if d.method]
     left = [d for d in done.dropouts if not d.method]
     items = [f"{d.start / rate:.3f} s ({(d.stop - d.start) / rate * 1e3:.1f} ms, {d.method})"

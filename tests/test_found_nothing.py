@@ -1,0 +1,30 @@
+"""A repair that finds nothing to repair says so the same way for clicks, dropouts, clipping and
+breaths: one line "found no ...", exit 1, and no output file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tools.core.audio import Audio, save
+
+
+@pytest.fixture
+def tone(tmp_path):
+    t = np.arange(3 * 48_000) / 48_000
+    return save(Audio.from_array((0.3 * np.sin(2 * np.pi * 440 * t))[None].astype(np.float32),
+                                 48_000), tmp_path / "tone.wav")
+
+
+@pytest.mark.parametrize("request_, what", [("remove the clicks", "clicks"),
+                                            ("fix the dropouts", "dropouts"),
+                                            ("fix the clipping", "clipping"),
+                                            ("remove the breaths", "breaths")])
+def test_found_nothing_exits_1_in_one_line_and_writes_nothing(cli, tmp_path, tone, request_, what):
+    out = tmp_path / "out.wav"
+    result = cli("do", request_, "-i", tone, "-o", out)
+    assert result.exit_code == 1 and result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("echo-agent: error:")]
+    assert len(errors) == 1 and f"found no {what}: " in errors[0]
+    assert errors[0].endswith("Nothing was changed.") and "Traceback" not in result.stderr
+    assert not out.exists()
