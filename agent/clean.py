@@ -13,8 +13,12 @@ Report (``REPORT_VERSION`` 1)::
      "settings": {"level", "kinds", "max_pause_s", "keep_pause_s", "denoise", "loudness_lufs"},
      "transcript": {"backend", "fallback", "note"},
      "cuts": [{"start_s", "end_s", "kind", "text", "confidence", "source", "enabled",
-               "fill_s", "saved_s"}, ...],          # start_s/end_s in input time
+               "fill_s", "saved_s", "pause_s"?}, ...],  # input time
      "saved_s": seconds the enabled cuts save, "output": {"path", "duration_s"}}
+
+Each cut's ``start_s``..``end_s`` is the span it removes, so the enabled spans add up to
+``saved_s``; a shortened pause also gives ``pause_s`` (the whole pause) and ``fill_s`` (the room
+tone left in its place). Version-1 reports (the pause as ``start_s``..``end_s``) render as before.
 """
 
 from __future__ import annotations
@@ -27,20 +31,18 @@ from pathlib import Path
 from typing import Any
 
 from agent.workspace import check_output
-from tools.algorithms.disfluency import LISTED_CONFIDENCE, check_level, detect_disfluencies
-from tools.algorithms.render_cuts import Cut, render_cuts
-from tools.algorithms.speech_frames import frame_features, silences
+from tools.algorithms.disfluency import check_level
+from tools.algorithms.render_cuts import Cut, cut_from_record, cut_record, render_cuts
 from tools.algorithms.transcript import Transcript
 from tools.core import audio as audio_io
 from tools.core.audio import Audio
 from tools.core.errors import AudioInputError, SetupError, ToolArgumentError
 from tools.normalize_loudness import normalize_loudness
-from tools.remove_disfluencies import describe_backend, plan_cuts, summarize
+from tools.remove_disfluencies import describe_backend, find_cuts, summarize
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: start_s/end_s are the span removed; a shortened pause adds pause_s
 TRANSCRIPT_BACKENDS = ("auto", "whisper", "pocketsphinx", "none")
 Progress = Callable[[str, float, float], None]
-_CUT_FIELDS = ("start_s", "end_s", "kind", "text", "confidence", "source", "enabled", "fill_s")
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -82,24 +84,6 @@ def transcribe_for_clean(audio: Audio, backend: str, *, model_dir: str | None = 
     return transcript, line
 
 
-def cut_record(cut: Cut) -> dict[str, Any]:
-    record = {name: getattr(cut, name) for name in _CUT_FIELDS}
-    record["saved_s"] = round(cut.saved_s, 3)
-    return record
-
-
-def cut_from_record(record: dict[str, Any], index: int) -> Cut:
-    try:
-        return Cut(start_s=float(record["start_s"]), end_s=float(record["end_s"]),
-                   fill_s=float(record.get("fill_s", 0.0)), kind=str(record.get("kind", "cut")),
-                   text=str(record.get("text", "")),
-                   confidence=float(record.get("confidence", 1.0)),
-                   source=str(record.get("source", "manual")),
-                   enabled=bool(record.get("enabled", True)))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ToolArgumentError(f"cuts[{index}] in the report is not a cut ({exc!r}): {record}") from None
-
-
 def audacity_labels(cuts: list[Cut]) -> str:
     """An Audacity label track: ``start<TAB>end<TAB>label`` per cut, in input time; switched-off
     cuts are marked "(off)" so a reviewer sees what was left in."""
@@ -108,7 +92,8 @@ def audacity_labels(cuts: list[Cut]) -> str:
         flag = "" if cut.enabled else " (off)"
         text = f": {cut.text}" if cut.text and not cut.text.startswith("(") else ""
         label = f"{cut.kind}{text} [{cut.confidence:.2f} {cut.source}]{flag}".replace("\t", " ")
-        lines.append(f"{cut.start_s:.6f}\t{cut.end_s:.6f}\t{label}")
+        start_s, end_s = cut.removed_s  # what is taken out (the middle of a shortened pause)
+        lines.append(f"{start_s:.6f}\t{end_s:.6f}\t{label}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -164,14 +149,9 @@ def clean_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
     else:
         found_transcript, backend_line = transcribe_for_clean(audio, transcript,
                                                               model_dir=model_dir, progress=progress)
-    features = frame_features(audio)
-    found = detect_disfluencies(
-        audio, found_transcript, level=level, kinds=kinds, max_pause_s=longest,
-        min_confidence=LISTED_CONFIDENCE, features=features,
-        progress=(lambda d, t: progress("detect", d, t)) if progress else None)
-    cuts = plan_cuts(found, silences(features), duration_s=audio.duration_s, keep_pause_s=keep,
-                     min_confidence=rules.min_confidence)
-    del features
+    cuts, found = find_cuts(audio, found_transcript, level=level, kinds=kinds,
+                            max_pause_s=longest, keep_pause_s=keep,
+                            progress=(lambda d, t: progress("detect", d, t)) if progress else None)
     report: dict[str, Any] = {
         "version": REPORT_VERSION,
         "tool": "echo-agent clean",

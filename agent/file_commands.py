@@ -98,6 +98,9 @@ def add_commands(sub) -> dict:
     p.add_argument("--level", default="normal", choices=["light", "normal", "aggressive"],
                    help="light: sure fillers, pauses > 1.5 s; normal (default); aggressive: also "
                         "'you know', 'I mean', 'like', pauses > 0.7 s")
+    p.add_argument("--kinds", metavar="KIND[,KIND]",
+                   help="only these: filler, repetition, false_start, phrase, pause (default: "
+                        "what the level removes); 'filler' does what 'remove the ums and uhs' does")
     p.add_argument("--report", help="write the cut list (JSON) here, for review and `render`")
     p.add_argument("--labels", help="write an Audacity label track of the cuts here")
     p.add_argument("--denoise", action="store_true", help="also reduce background noise")
@@ -140,7 +143,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
     source = Path(args.file)
     output = check_output(args.output, inputs=[source], overwrite=args.overwrite)
     with ui.progress_bar(not args.quiet) as progress:
-        report = clean_file(source, output, level=args.level, report_path=args.report,
+        kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
+        report = clean_file(source, output, level=args.level, kinds=kinds, report_path=args.report,
                             labels_path=args.labels, denoise=args.denoise,
                             loudness_lufs=args.loudness, transcript=args.transcript,
                             overwrite=args.overwrite, model_dir=args.model_dir, progress=progress)

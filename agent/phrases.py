@@ -56,6 +56,9 @@ _REWRITES = (
     (rf"\b(first|last|final|opening|closing)\s+{_UNIT_WORD}\b", r"\1 1 \2"),
     (r"\b(twice|double)\b(?! as loud| the (?:volume|loudness|level|gain))", "2 times"),
     (r"\bthrice\b", "3 times"),
+    # "the ums and uhs" names the fillers as a whole (one request, one detection), not two asks
+    (r"\b(?:ums?|uhs?|ers?|ahs?|erms?|hmms?)(?:,? (?:and |or |or the |and the )?"
+     r"(?:ums?|uhs?|ers?|ahs?|erms?|hmms?))+\b", "fillers"),
 )
 
 

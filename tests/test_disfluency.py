@@ -299,9 +299,20 @@ def test_report_has_the_specified_fields(clean_run):
     written = json.loads((folder / "cuts.json").read_text())
     assert written["input"]["path"] == str(source.resolve())
     assert written["input"]["sha256"] == before
-    assert written["cuts"] and all(set(c) == REPORT_CUT_FIELDS for c in written["cuts"])
-    assert written["saved_s"] == pytest.approx(sum(c["saved_s"] for c in written["cuts"]
-                                                   if c["enabled"]), abs=1e-6)
+    assert written["cuts"] and all(set(c) == REPORT_CUT_FIELDS | ({"pause_s"} if c["fill_s"] else set())
+                                   for c in written["cuts"])
+    enabled = [c for c in written["cuts"] if c["enabled"]]
+    assert written["saved_s"] == pytest.approx(sum(c["saved_s"] for c in enabled), abs=1e-6)
+    # each cut gives the span it removes: the spans add up to the time saved (issue: a shortened
+    # pause used to be listed whole), and a pause's span lies inside the pause it came from
+    assert sum(c["end_s"] - c["start_s"] for c in enabled) == pytest.approx(written["saved_s"], abs=0.01)
+    for cut in written["cuts"]:
+        if cut["fill_s"]:
+            assert cut["pause_s"][0] < cut["start_s"] < cut["end_s"] < cut["pause_s"][1]
+            assert cut["pause_s"][1] - cut["pause_s"][0] - cut["fill_s"] == pytest.approx(
+                cut["saved_s"], abs=1e-3)
+    removed = written["input"]["duration_s"] - written["output"]["duration_s"]
+    assert removed == pytest.approx(written["saved_s"], abs=0.03 * len(enabled) + 0.01)
     assert written["transcript"]["backend"] is None
     assert "acoustic detection only" in report["notes"][0]
     out = load(folder / "talk.clean.wav")
@@ -379,6 +390,6 @@ def test_tool_says_which_transcript_it_used(recording, tmp_path, monkeypatch, pa
         else:
             assert "offline fallback" in result.text or "acoustic detection only" in result.text
         assert session.audio().duration_s < short.duration_s
-        assert result.data["cuts"] and set(result.data["cuts"][0]) == REPORT_CUT_FIELDS
+        assert result.data["cuts"] and set(result.data["cuts"][0]) - {"pause_s"} == REPORT_CUT_FIELDS
         with pytest.raises(ToolArgumentError):
             call_tool(session, "remove_disfluencies", {"level": "extreme"})

@@ -23,7 +23,7 @@ from tools.algorithms.disfluency import (
     check_level,
     detect_disfluencies,
 )
-from tools.algorithms.render_cuts import Cut, render_cuts
+from tools.algorithms.render_cuts import Cut, cut_record, render_cuts
 from tools.algorithms.speech_frames import FrameFeatures, frame_features, silences
 from tools.algorithms.transcript import FILLERS_EN, Transcript
 from tools.core.audio import Audio
@@ -207,6 +207,18 @@ def remove_disfluencies(audio: Audio, transcript: Transcript | None = None, *,
     """Detect, plan and render: ``audio`` without its disfluencies, the cut list (disabled entries
     are weaker candidates, listed for review) and the detections behind it. ``word`` and
     ``occurrence`` narrow the cuts to one kind of word and one match (:func:`select_cuts`)."""
+    cuts, found = find_cuts(audio, transcript, level=level, kinds=kinds, max_pause_s=max_pause_s,
+                            keep_pause_s=keep_pause_s, features=features, progress=progress)
+    cuts = select_cuts(cuts, word=word, occurrence=occurrence)
+    return CleanResult(render_cuts(audio, cuts), cuts, found)
+
+
+def find_cuts(audio: Audio, transcript: Transcript | None, *, level: str = "normal",
+              kinds: list[str] | None = None, max_pause_s: float | None = None,
+              keep_pause_s: float | None = None, features: FrameFeatures | None = None,
+              progress=None) -> tuple[list[Cut], list[Detection]]:
+    """One detection and its cut list: what the tool (``do``, the chat) and ``echo-agent clean``
+    both run, so that the same request at the same level gives the same cuts."""
     rules = check_level(level)
     features = features if features is not None else frame_features(audio)
     found = detect_disfluencies(audio, transcript, level=level, kinds=kinds,
@@ -215,8 +227,7 @@ def remove_disfluencies(audio: Audio, transcript: Transcript | None = None, *,
     cuts = plan_cuts(found, silences(features), duration_s=audio.duration_s,
                      keep_pause_s=rules.keep_pause_s if keep_pause_s is None else keep_pause_s,
                      min_confidence=rules.min_confidence)
-    cuts = select_cuts(cuts, word=word, occurrence=occurrence)
-    return CleanResult(render_cuts(audio, cuts), cuts, found)
+    return cuts, found
 
 
 def session_transcript(session: Session, track: str | None) -> tuple[Transcript | None, str]:
@@ -265,7 +276,7 @@ def _run(session: Session, args: Args) -> ToolResult:
                                  max_pause_s=args.max_pause_s, keep_pause_s=args.keep_pause_s,
                                  word=args.word, occurrence=args.occurrence)
     summary = summarize(result.cuts, result.detections)
-    cuts = [c.__dict__ | {"saved_s": round(c.saved_s, 3)} for c in result.cuts[:DATA_CUT_LIMIT]]
+    cuts = [cut_record(c) for c in result.cuts[:DATA_CUT_LIMIT]]
     out = commit_edit(session, args.track, result.audio, tool="remove_disfluencies", args=args,
                       summary=summary, data={"cuts": cuts, "cuts_total": len(result.cuts),
                                              "transcript": backend_line})

@@ -54,6 +54,42 @@ class Cut:
     def saved_s(self) -> float:
         return max(self.end_s - self.start_s - self.fill_s, 0.0)
 
+    @property
+    def removed_s(self) -> tuple[float, float]:
+        """The span this cut takes out, as a listener hears it: for a shortened pause (room tone
+        ``fill_s`` in place of ``start_s..end_s``) the middle ``saved_s`` of the pause."""
+        middle = (self.start_s + self.end_s) / 2
+        return (round(middle - self.saved_s / 2, 4), round(middle + self.saved_s / 2, 4))
+
+
+def cut_record(cut: Cut) -> dict:
+    """A cut as reports and ``data`` give it: ``start_s``/``end_s`` the span actually removed (so
+    the spans add up to ``saved_s``); a shortened pause also gives the pause it came from
+    (``pause_s``) and the room tone left in its place (``fill_s``)."""
+    start_s, end_s = cut.removed_s
+    record = {"start_s": start_s, "end_s": end_s, "kind": cut.kind, "text": cut.text,
+              "confidence": cut.confidence, "source": cut.source, "enabled": cut.enabled,
+              "fill_s": cut.fill_s, "saved_s": round(cut.saved_s, 4)}
+    if cut.fill_s > 0:
+        record["pause_s"] = [cut.start_s, cut.end_s]
+    return record
+
+
+def cut_from_record(record: dict, index: int = 0) -> Cut:
+    """The :class:`Cut` of a :func:`cut_record` (or of a version-1 report, where a cut with
+    ``fill_s`` gave the whole pause as ``start_s``/``end_s``)."""
+    try:
+        span = record.get("pause_s") or (record["start_s"], record["end_s"])
+        start_s, end_s = float(span[0]), float(span[1])
+        return Cut(start_s=start_s, end_s=end_s, fill_s=float(record.get("fill_s", 0.0)),
+                   kind=str(record.get("kind", "cut")), text=str(record.get("text", "")),
+                   confidence=float(record.get("confidence", 1.0)),
+                   source=str(record.get("source", "manual")),
+                   enabled=bool(record.get("enabled", True)))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ToolArgumentError(f"cuts[{index}] in the report is not a cut ({exc!r}): "
+                                f"{record}") from None
+
 
 @dataclass(frozen=True)
 class Seam:
