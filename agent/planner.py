@@ -193,13 +193,37 @@ _NOT_YET = (
      "muting part of the track is not available yet"),
     (r"\b(?:on|in|of|for|to) track\b|\btrack (?:<n\d+>|[a-z0-9])\b|\b(?:other|second|both|all) tracks?\b",
      "the offline planner edits the current track only; choosing a track is not available here"),
-    (r"\b(?:speed|slow|faster|slower|tempo|pitch|reverse|backwards|reverb|echo|delay|eq|equali[sz]\w*|"
-     r"treble|compress\w*|de ?ess\w*|pan|loop|repeat|merge|split|overlay|concatenate|crossfade|"
-     r"distort\w*|auto ?tune)\b", "that effect is not available yet"),
+    (r"\b(?:reverse|reversed|backwards|pan|panned|panning|loop|repeat|merge|split|overlay|"
+     r"concatenate|crossfade|distort\w*|auto ?tune|chorus|flanger|phaser|vocoder)\b",
+     "that effect is not available yet"),
     (r"\b(?:mp3|wav|wave|flac|ogg|m4a|aac|opus|aiff?|webm)\b|<n\d+> ?bits?\b|\bbit depth\b|"
      r"\bsave\b|\bexport\b", "file format, bit depth and saving are chosen when you save the result "
                              "(by the output file name), not by an edit"),
 )
+
+# words of the effects the toolbox has (agent/rules_toolbox.py), for a clause its rules did not parse
+_TOOLBOX_WORDS = (
+    (r"\b(?:tempo|faster|slower|speed\w*|slow)\b", "change_tempo"),
+    (r"\bpitch\w*|\bsemitones?\b|\boctaves?\b", "shift_pitch"),
+    (r"\breverb\w*|\bhall\b", "add_reverb"),
+    (r"\becho\w*|\bdelay\b", "add_echo"),
+    (r"\b(?:eq|equali[sz]\w*|treble|bass|highs|lows|mids|brighter|darker|muffled|boomy)\b",
+     "equalize"),
+    (r"\bcompress\w*", "compress"),
+    (r"\bde ?ess\w*|\bsibilan\w*", "deess"),
+    (r"\bgate\b", "gate"),
+    (r"\bhum\b|\bbuzz\b", "remove_hum"),
+)
+
+
+def _not_understood(c: Clause) -> str:
+    """The refusal of a clause no rule took: with how to say it when it names a toolbox effect."""
+    for pattern, tool in _TOOLBOX_WORDS:
+        if c.search(pattern):
+            examples = TOOLBOX_EXAMPLES[tool]
+            say = " or ".join(dict.fromkeys(f"'{e}'" for e in (examples[0], examples[-1])))
+            return f"I did not understand '{c.source}'; for {tool} say e.g. {say}."
+    return f"I did not understand '{c.source}'."
 
 
 def _not_yet(c: Clause, st: _State) -> str | None:
@@ -284,6 +308,6 @@ def plan_request(request: str, *, duration_s: float | None = None) -> list[Plann
         if planned is None and verb in _INHERITED and clause.search(_CONTINUATION):
             planned = _plan_clause(Clause(f"{verb} {clause.text}", phrase), st)
         if planned is None:
-            raise NotUnderstood(f"I did not understand '{clause.source}'.")
+            raise NotUnderstood(_not_understood(clause))
         verb = planned
     return list(st.calls)

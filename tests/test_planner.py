@@ -226,6 +226,26 @@ def test_refusals_say_why_in_one_sentence(request_, reason):
     assert info.value.exit_code == 1
 
 
+@pytest.mark.parametrize(("request_", "tool", "example"), [
+    ("change the tempo", "change_tempo", "10 percent"),
+    ("make it less muffled", "equalize", "100 Hz"),
+    ("add a 2 second delay at the start", "add_echo", "echo"),
+])
+def test_a_toolbox_effect_in_unparsed_words_is_not_called_missing(request_, tool, example):
+    # the toolbox exists: such a request is told how to say it, never "not available yet"
+    with pytest.raises(NotUnderstood) as info:
+        plan_request(request_, duration_s=12.0)
+    assert "not available" not in info.value.reason
+    assert f"for {tool} say e.g." in info.value.reason and example in info.value.reason
+
+
+@pytest.mark.parametrize("request_", ["reverse the audio", "pan it left", "loop it 3 times"])
+def test_what_is_really_missing_is_still_called_missing(request_):
+    with pytest.raises(NotUnderstood) as info:
+        plan_request(request_, duration_s=12.0)
+    assert info.value.reason.endswith("that effect is not available yet.")
+
+
 # ----------------------------------------------------------------------------- outcomes on real audio
 
 EXTRA = [
