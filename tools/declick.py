@@ -59,6 +59,9 @@ WIDEN_S = 0.001  # "click widening" after the detected span (as RX calls it)
 # 16-bit fade-out or of digital silence step by single quanta (-90 dBFS), which the statistic,
 # relative to a near-zero local scale, would otherwise read as ~100 clicks a second.
 MIN_CLICK_DBFS = -72.0
+# a click stands alone: no residual peak of ISOLATION_RATIO x its height from ISOLATION_GAP_S to
+# ISOLATION_REACH_S away (a pitch period, for glottal pulses; see _isolated)
+ISOLATION_GAP_S, ISOLATION_REACH_S, ISOLATION_RATIO = 0.0015, 0.020, 0.5
 
 
 class Args(ToolArgs):
@@ -181,7 +184,24 @@ def detect_clicks(x: np.ndarray, rate: int, *, threshold: float, min_level_db: f
     # a burst of outliers longer than a click is a real transient (a hit, a plosive): skip it
     widen = int(WIDEN_S * rate)  # a pop's decaying tail is predictable, so not flagged: cover it
     return [(max(lo - PAD_SAMPLES, 0), min(hi + PAD_SAMPLES + widen, x.size))
-            for start, stop, lo, hi in groups if stop - start <= max_click]
+            for start, stop, lo, hi in groups
+            if stop - start <= max_click and _isolated(stat, lo, hi, rate)]
+
+
+def _isolated(stat: np.ndarray, lo: int, hi: int, rate: int) -> bool:
+    """Whether the outlier ``lo:hi`` stands alone. A glottal closure leaves an AR residual peak
+    much like a click, but one that recurs every pitch period (2.5 to 20 ms, up to 400 Hz) at a
+    similar height; a click has no such neighbours. Below 32 kHz speech fills the band and these
+    pulses are the main false detections (measured: 10 to 24 a minute of clean LibriSpeech at
+    8 to 22.05 kHz)."""
+    peak = float(stat[lo:hi].max())
+    gap, reach = int(ISOLATION_GAP_S * rate), int(ISOLATION_REACH_S * rate)
+    before = stat[max(lo - reach, 0):max(lo - gap, 0)]
+    after = stat[hi + gap:hi + reach]
+    # a pulse train has neighbours on both sides; a wide click's own far edge is on one side only
+    both = min(float(before.max()) if before.size else 0.0,
+               float(after.max()) if after.size else 0.0)
+    return both < ISOLATION_RATIO * peak
 
 
 def declick_channel(x: np.ndarray, rate: int, *, threshold: float, min_level_db: float,
