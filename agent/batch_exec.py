@@ -128,8 +128,10 @@ def run_ray(specs: list[dict[str, Any]], *, address: str | None, num_cpus: int |
             gpus_per_job = 1.0 if wants_gpu and cluster_gpus() > 0 else 0.0
         options: dict[str, Any] = {"num_cpus": cpus_per_job, "num_gpus": gpus_per_job,
                                    "max_retries": 1}
-        if memory_mb:
-            options["memory"] = int(memory_mb) * 2**20
+        if memory_mb:  # no more than the cluster's memory shares: else no task fits, all wait
+            share = float(ray.cluster_resources().get("memory", 0.0)) / max(
+                float(ray.cluster_resources().get("CPU", 1.0)) / max(cpus_per_job, 1e-3), 1.0)
+            options["memory"] = int(min(int(memory_mb) * 2**20, share or memory_mb * 2**20))
         task = ray.remote(batch_jobs.run_job).options(**options)
         pending = {task.remote(spec): spec for spec in specs}
         while pending:
