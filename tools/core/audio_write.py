@@ -133,6 +133,26 @@ def choose_subtype(ext: str, *, bit_depth: str | None = None,
     return "PCM_24"
 
 
+_DITHER_TILE = 1 << 16
+
+
+def tpdf_noise(start: int, shape: tuple[int, int]) -> np.ndarray:
+    """Triangular dither (-1..1 LSB) for interleaved frames ``start..start + shape[0]``: a function
+    of the frame's position alone (each :data:`_DITHER_TILE` frames from their own seed), so the
+    same samples give the same file however the writing was chunked (one process or a batch
+    worker, any block size)."""
+    frames, channels = shape
+    first, last = start // _DITHER_TILE, (start + max(frames, 1) - 1) // _DITHER_TILE
+    tiles = []
+    for tile in range(first, last + 1):
+        rng = np.random.default_rng([tile, channels])
+        noise = rng.random((_DITHER_TILE, channels), dtype=np.float32)
+        noise -= rng.random((_DITHER_TILE, channels), dtype=np.float32)
+        tiles.append(noise)
+    offset = start - first * _DITHER_TILE
+    return np.concatenate(tiles)[offset:offset + frames]
+
+
 def quantize(block: np.ndarray, subtype: str, *, start: int = 0) -> tuple[np.ndarray, int]:
     """``(channels, m)`` float -> interleaved ``(m, channels)`` integer samples as libsndfile
     writes them for ``subtype`` (int16 for PCM_16, int32 otherwise, left-aligned), and how many
@@ -145,9 +165,7 @@ def quantize(block: np.ndarray, subtype: str, *, start: int = 0) -> tuple[np.nda
         rounded = np.rint(scaled)
         off_grid = scaled != rounded
         if off_grid.any():  # TPDF dither for the samples off the 16-bit grid, then round
-            rng = np.random.default_rng(start)  # seeded by position: the same input, one file
-            noise = rng.random(scaled.shape, dtype=np.float32)
-            noise -= rng.random(scaled.shape, dtype=np.float32)
+            noise = tpdf_noise(start, scaled.shape)
             noise *= off_grid  # samples already on the grid (untouched 16-bit) stay exact
             scaled += noise
             rounded = np.rint(scaled, out=scaled)
