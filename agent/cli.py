@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from agent import __version__, batch, file_commands, models_command, sessions_command, ui
+from agent import __version__, batch, file_commands, mcp_server, models_command, sessions_command, ui
 from tools.core.errors import EchoError
 
 EXAMPLES = """\
@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     COMMANDS.update(sessions_command.add_commands(sub))
     COMMANDS.update(models_command.add_commands(sub))
     COMMANDS.update(batch.add_commands(sub))
+    COMMANDS.update(mcp_server.add_commands(sub))
     return parser
 
 
