@@ -33,6 +33,14 @@ def _db(power: float) -> float:
     return 10.0 * math.log10(power) if power > 1e-24 else SILENCE_DB
 
 
+def _as_float(block: np.ndarray) -> np.ndarray:
+    """A reader's block as float32 in [-1, 1]: integer PCM blocks come raw (int16 up to 32767)."""
+    block = np.asarray(block)
+    if np.issubdtype(block.dtype, np.integer):
+        return block.astype(np.float32) / float(2 ** (8 * block.dtype.itemsize - 1))
+    return block.astype(np.float32, copy=False)
+
+
 def measure_file(path: str | Path) -> dict[str, float]:
     """Loudness, true peak, sample peak, RMS and noise floor of a file, in one pass."""
     source = open_input(Path(path))
@@ -41,8 +49,9 @@ def measure_file(path: str | Path) -> dict[str, float]:
     hop = window // 2
     quietest, carry = math.inf, np.zeros((source.channels, 0), dtype=np.float64)
     for block in source.blocks():
+        block = _as_float(block)
         meter.add(block)
-        x = np.concatenate([carry, np.asarray(block, dtype=np.float64)], axis=1)
+        x = np.concatenate([carry, block.astype(np.float64)], axis=1)
         count = (x.shape[1] - window) // hop + 1 if x.shape[1] >= window else 0
         if count:
             power = np.square(x).mean(axis=0)

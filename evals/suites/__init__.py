@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from evals.runner import Suite
 from evals.suites import (
+    batch,
     denoise,
     disfluency,
     judges,
@@ -27,6 +28,7 @@ SUITES: dict[str, Suite] = {
     "repair": repair.run,
     "judges": judges.run,
     "toolbox": toolbox.run,
+    "batch": batch.run,
 }
 
 
