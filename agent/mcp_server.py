@@ -1,8 +1,9 @@
-"""``echo-agent mcp --root DIR``: the tool registry over the Model Context Protocol (stdio).
+"""``echo-agent mcp --root DIR [--http PORT]``: the tool registry over the Model Context Protocol.
 
 Built on the official SDK's low-level :class:`mcp.server.lowlevel.Server` (``on_list_tools`` /
-``on_call_tool``) and :func:`mcp.server.stdio.stdio_server`. One server process serves one stdio
-client, so each client has its own scratch session (removed when the client goes).
+``on_call_tool``), on :func:`mcp.server.stdio.stdio_server` or its streamable HTTP app on
+127.0.0.1. Each client (one stdio client; each MCP session id over HTTP) has its own scratch
+session, removed when the server stops.
 
 Beside the registry's tools: ``open_file(path)`` opens an audio file as the current track, and
 ``export_file(path, track?)`` writes one (atomically, via :func:`agent.workspace.export`). Paths
@@ -41,6 +42,8 @@ def add_commands(sub) -> dict:
                                    "stdio. Audio is named by path inside the --root folders.")
     p.add_argument("--root", action="append", required=True, metavar="DIR",
                    help="a folder the client may read and write (repeatable)")
+    p.add_argument("--http", type=int, metavar="PORT",
+                   help="serve streamable HTTP on 127.0.0.1:PORT/mcp instead of stdio")
     return {"mcp": cmd_mcp}
 
 
@@ -113,34 +116,71 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
             ui.error_line(f"--root {root}: no such folder")
             return 2
-    anyio.run(_serve, roots)
+    if args.http is not None:
+        import uvicorn
+
+        server, close = _server(roots)
+        try:
+            uvicorn.run(server.streamable_http_app(host="127.0.0.1"), host="127.0.0.1",
+                        port=args.http, log_level="warning")
+        finally:
+            close()
+        return 0
+    anyio.run(_serve_stdio, roots)
     return 0
 
 
-async def _serve(roots: list[Path]) -> None:
+async def _serve_stdio(roots: list[Path]) -> None:
+    from mcp.server.stdio import stdio_server
+
+    server, close = _server(roots)
+    try:
+        async with stdio_server() as (read, write):
+            await server.run(read, write, server.create_initialization_options())
+    finally:
+        close()
+
+
+def _server(roots: list[Path]):
+    """The MCP server and a function that closes every client's session. Each client (its
+    ``mcp-session-id`` header over HTTP; the one stdio client) gets its own scratch session, made on its first
+    call."""
     import mcp_types as types
     from mcp.server.lowlevel import Server
-    from mcp.server.stdio import stdio_server
 
     from agent.workspace import ScratchSession
     from tools.core.errors import EchoError
 
-    with ScratchSession(None, label="mcp") as session:
-        editor = McpEditor(session, roots)
+    editors: dict[Any, tuple[ScratchSession, McpEditor]] = {}
 
-        async def list_tools(ctx, params) -> types.ListToolsResult:
-            return types.ListToolsResult(tools=[types.Tool(**t) for t in editor.tools()])
+    def editor_for(ctx) -> McpEditor:
+        request = getattr(ctx, "request", None)  # HTTP: the Starlette request; stdio: None
+        key = request.headers.get("mcp-session-id") if request is not None else None
+        if key not in editors:  # the label keeps two clients' folders apart within one second
+            scratch = ScratchSession(None, label=f"mcp{len(editors)}")
+            editors[key] = (scratch, McpEditor(scratch.__enter__(), roots))
+        return editors[key][1]
 
-        async def call_tool(ctx, params) -> types.CallToolResult:
-            try:
-                text, error = editor.call(params.name, dict(params.arguments or {})), False
-            except EchoError as exc:
-                text, error = " ".join(str(exc).split()), True
-            except Exception as exc:  # noqa: BLE001 - a tool's bug is the client's error text
-                text, error = f"unexpected {type(exc).__name__}: {exc}", True
-            return types.CallToolResult(content=[types.TextContent(type="text", text=text)],
-                                        is_error=error)
+    def close() -> None:
+        for scratch, _ in editors.values():
+            scratch.__exit__(None, None, None)
+        editors.clear()
 
-        server = Server("echo-agent", on_list_tools=list_tools, on_call_tool=call_tool)
-        async with stdio_server() as (read, write):
-            await server.run(read, write, server.create_initialization_options())
+    lister = McpEditor(None, roots)  # the tool list needs no session
+
+    async def list_tools(ctx, params) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=[types.Tool(**t) for t in lister.tools()])
+
+    async def call_tool(ctx, params) -> types.CallToolResult:
+        try:
+            text = editor_for(ctx).call(params.name, dict(params.arguments or {}))
+            error = False
+        except EchoError as exc:
+            text, error = " ".join(str(exc).split()), True
+        except Exception as exc:  # noqa: BLE001 - a tool's bug is the client's error text
+            text, error = f"unexpected {type(exc).__name__}: {exc}", True
+        return types.CallToolResult(content=[types.TextContent(type="text", text=text)],
+                                    is_error=error)
+
+    server = Server("echo-agent", on_list_tools=list_tools, on_call_tool=call_tool)
+    return server, close

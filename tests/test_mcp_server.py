@@ -54,3 +54,47 @@ def test_mcp_stdio_edit_and_roots(tmp_path):
     assert len(out) / rate == pytest.approx(3.0, abs=0.002)
     assert _rms_db(out) == pytest.approx(_rms_db(tone) - 6.0, abs=0.1)
     assert sorted(p.name for p in elsewhere.iterdir()) == ["secret.wav"]
+
+
+async def _http_clients(url: str, root) -> list[str]:
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    texts = []
+    async with streamable_http_client(url) as (r1, w1), ClientSession(r1, w1) as one:
+        await one.initialize()
+        async with streamable_http_client(url) as (r2, w2), ClientSession(r2, w2) as two:
+            await two.initialize()
+            await one.call_tool("open_file", {"path": str(root / "long.wav")})
+            await two.call_tool("open_file", {"path": str(root / "short.wav")})
+            for client in (one, two):
+                result = await client.call_tool("info", {})
+                assert not result.is_error, result.content[0].text
+                texts.append(result.content[0].text)
+    return texts
+
+
+def test_mcp_http_gives_each_client_its_own_session(tmp_path):
+    import socket
+    import subprocess
+    import time
+
+    rate = 16000
+    sf.write(tmp_path / "long.wav", np.zeros(5 * rate, np.float32) + 0.1, rate)
+    sf.write(tmp_path / "short.wav", np.zeros(2 * rate, np.float32) + 0.1, rate)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "agent.cli", "mcp", "--root", str(tmp_path),
+                               "--http", str(port)])
+    try:
+        for _ in range(300):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        long_info, short_info = anyio.run(_http_clients, f"http://127.0.0.1:{port}/mcp", tmp_path)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert "5.0" in long_info and "2.0" in short_info
