@@ -193,7 +193,7 @@ def _tools(kind: str, wav: Path, seconds: float, tmp: Path, row: dict, minutes: 
         if minutes in separate_minutes:
             stems = tmp / "stems"
             rows.append(_tool("separate", _cli("separate", str(wav), "-o", str(stems),
-                                               "--two-stems", "vocals", "-y", "-q"), seconds, row))
+                                               "--two-stems", "vocals", "-q"), seconds, row))
             shutil.rmtree(stems, ignore_errors=True)
     out.unlink(missing_ok=True)
     return rows
