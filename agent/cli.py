@@ -15,7 +15,15 @@ import os
 import sys
 from pathlib import Path
 
-from agent import __version__, batch, file_commands, mcp_server, models_command, sessions_command, ui
+from agent import (
+    __version__,
+    batch,
+    file_commands,
+    mcp_server,
+    models_command,
+    sessions_command,
+    ui,
+)
 from tools.core.errors import EchoError
 
 EXAMPLES = """\
