@@ -62,7 +62,7 @@ def test_do_prints_the_answer_once_and_a_refusal_in_at_most_three_lines(tmp_path
     lines = [line for line in refused.stderr.splitlines() if not line.startswith("no LLM")]
     assert 1 <= len(lines) <= 3 and "echo-agent tools" in lines[-1]
     assert not (tmp_path / "p.wav").exists()
-    assert np.isfinite(len(refused.stderr)) and len(refused.stderr) < 400
+    assert len(refused.stderr) < 400  # was about 2,400 characters on one line
 
 
 def test_undo_after_a_three_step_request_gives_back_the_samples_from_before_it(tmp_path, noisy):
