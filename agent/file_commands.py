@@ -176,28 +176,38 @@ def cmd_separate(args: argparse.Namespace) -> int:
     ui.note(f"separated with {report.method} in {report.elapsed_s:.1f} s")
     if report.note:
         ui.note(report.note)
+    if report.clipped_samples:
+        ui.note(f"{report.clipped_samples} samples went past full scale and were clipped in the "
+                f"{report.subtype} stems")
     for path in report.stems.values():
         print(path)
     return 0
 
 
 def cmd_denoise(args: argparse.Namespace) -> int:
-    from agent.workspace import check_output
+    from agent.workspace import check_output, export_note
     from tools.core import audio as audio_io
+    from tools.core.audio_read import open_input
+    from tools.core.audio_write import write_blocks
     from tools.denoise import STRENGTH_DB, denoise
 
     source = Path(args.file)
     output = check_output(args.output, inputs=[source], overwrite=args.overwrite)
     limit = args.limit_db if args.limit_db is not None else STRENGTH_DB.get(args.strength, 30.0)
+    origin = open_input(source).origin  # the output keeps the input's format and bit depth
     audio = audio_io.load(source)
     with ui.progress_bar(not args.quiet) as progress:
         result = denoise(audio, backend=args.backend, attenuation_limit_db=limit,
                          model_dir=args.model_dir,
                          progress=lambda done, total: progress("denoising", done, total))
-    audio_io.save(result.audio, output)
+    written = write_blocks(output, [result.audio.samples], sample_rate=result.audio.sample_rate,
+                           channels=result.audio.channels, frames=result.audio.num_samples,
+                           origin=origin)
     ui.note(f"denoised with {result.description}, noise down by up to {limit:g} dB")
     if result.fallback:
         ui.note(result.fallback)
+    if export_note(written):
+        ui.note(export_note(written))
     print(output)
     return 0
 

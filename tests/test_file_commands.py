@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from evals.metrics import si_sdr_db
 from tools.core.audio import Audio, load, resample, save
@@ -100,6 +101,22 @@ def test_separate_command_two_stems_offline_and_missing_weights(cli, tmp_path, s
     full = cli("separate", speech_wav, "-o", out, "--backend", "demucs")
     assert full.exit_code == 2
     assert "no-models" in full.stderr.strip().splitlines()[-1]
+
+
+def test_denoise_and_separate_keep_the_input_sample_format(cli, tmp_path, noisy_speech):
+    _, noisy_path = noisy_speech
+    pcm16 = tmp_path / "noisy16.wav"
+    sf.write(pcm16, load(noisy_path).samples.T, 16_000, subtype="PCM_16")
+    out = tmp_path / "clean16.wav"
+    assert cli("denoise", pcm16, "-o", out).exit_code == 0
+    assert sf.info(out).subtype == "PCM_16" and sf.info(out).frames == sf.info(pcm16).frames
+    stems = cli("separate", pcm16, "--two-stems", "vocals", "--backend", "classical",
+                "-o", tmp_path / "stems")
+    assert stems.exit_code == 0, stems.stderr
+    assert [sf.info(p).subtype for p in stems.stdout.split()] == ["PCM_16", "PCM_16"]
+    floats = cli("separate", noisy_path, "--two-stems", "vocals", "--backend", "classical",
+                 "-o", tmp_path / "stems_float")
+    assert [sf.info(p).subtype for p in floats.stdout.split()] == ["FLOAT", "FLOAT"]
 
 
 def test_clean_and_render_commands(cli, tmp_path, speech_wav):

@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import soundfile as sf
 from pydantic import Field
 from scipy.signal import resample_poly
 
-from tools.core.audio import Audio, atomic_path, load
+from tools.algorithms.stem_files import FileSignal, StemWriter, open_signal
+from tools.core.audio import Audio
 from tools.core.errors import SetupError, ToolArgumentError
 from tools.core.overlap_add import overlap_add_blocks
 from tools.core.session import Session
@@ -262,39 +262,6 @@ def _spleeter_available(cache: dict[str, Any]) -> bool:
 # ----------------------------------------------------------------------------- files
 
 
-class _FileSignal:
-    """A sound file seen as a read-only ``(channels, n)`` float32 array (slicing reads from disk)."""
-
-    def __init__(self, path: Path) -> None:
-        self._file = sf.SoundFile(str(path))
-        self.shape = (self._file.channels, self._file.frames)
-        self.ndim = 2
-        self.sample_rate = int(self._file.samplerate)
-
-    def __getitem__(self, key: tuple[Any, slice]) -> np.ndarray:
-        span = key[-1]
-        lo, hi, _ = span.indices(self.shape[1])
-        self._file.seek(lo)
-        return self._file.read(max(hi - lo, 0), dtype="float32", always_2d=True).T
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def _open_signal(path: Path) -> tuple[Any, int]:
-    """Stream WAV/FLAC/AIFF/OGG from disk; anything else (mp3, m4a, video) is decoded in memory."""
-    try:
-        info = sf.info(str(path))
-        streamable = info.frames > 0 and info.format not in ("MPEG", "MP3")
-    except (sf.LibsndfileError, RuntimeError, OSError):
-        streamable = False
-    if streamable:
-        signal = _FileSignal(path)
-        return signal, signal.sample_rate
-    audio = load(path)
-    return audio.samples, audio.sample_rate
-
-
 def _rms(signal: Any) -> float:
     total, count = 0.0, 0
     for lo in range(0, signal.shape[1], _READ_BLOCK):
@@ -316,6 +283,8 @@ class SeparationReport:
     sample_rate: int
     channels: int
     elapsed_s: float
+    subtype: str = "FLOAT"  # the stems' sample format (the input's, as exports keep it)
+    clipped_samples: int = 0  # samples past full scale, clipped in an integer format
 
 
 def separate_file(input_path: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
@@ -325,15 +294,15 @@ def separate_file(input_path: str | os.PathLike, out_dir: str | os.PathLike | No
                   ext: str = ".wav", separator: Separator | None = None,
                   progress: Progress | None = None) -> SeparationReport:
     """Separate the file ``input_path`` into ``OUT_DIR/<input name>.<stem><ext>`` (``out_dir``
-    defaults to the input's folder), at the input's rate and channel count. WAV is 32-bit float
-    (RF64 beyond 4 GB), FLAC 24-bit. Reading, separating and writing go chunk by chunk, so memory
+    defaults to the input's folder), at the input's rate, channel count and sample format (as
+    exports keep it: 16-bit in, 16-bit out; float in, float WAV; RF64 beyond 4 GB). Reading, separating and writing go chunk by chunk, so memory
     does not grow with the length of the file. ``separator`` bypasses ``backend``/``model``."""
     started = time.perf_counter()
     ext = ext if ext.startswith(".") else f".{ext}"
     if ext.lower() not in OUTPUT_EXTENSIONS:
         raise ToolArgumentError(f"ext={ext!r}; expected one of: {', '.join(OUTPUT_EXTENSIONS)}")
     input_path = Path(input_path)
-    signal, rate = _open_signal(input_path)
+    signal, rate, origin = open_signal(input_path)
     try:
         channels, n = signal.shape
         if separator is not None:
@@ -345,12 +314,8 @@ def separate_file(input_path: str | os.PathLike, out_dir: str | os.PathLike | No
         folder = Path(out_dir) if out_dir is not None else input_path.parent
         folder.mkdir(parents=True, exist_ok=True)
         targets = {name: folder / f"{input_path.stem}.{name}{ext}" for name in names}
-        big = channels * n * 4 >= 2**31
-        fmt, subtype = ("FLAC", "PCM_24") if ext.lower() == ".flac" else (
-            "RF64" if big else "WAV", "FLOAT")
-        temps = {name: atomic_path(path) for name, path in targets.items()}
-        files = [sf.SoundFile(str(temps[name]), "w", samplerate=rate, channels=channels,
-                              format=fmt, subtype=subtype) for name in names]
+        writer = StemWriter(list(targets.values()), sample_rate=rate, channels=channels,
+                            frames=n, origin=origin)
         try:
             blocks = stem_blocks(signal, rate, choice.separator, two_stems=two_stems,
                                  shifts=shifts, overlap=overlap, segment_s=segment_s,
@@ -358,25 +323,19 @@ def separate_file(input_path: str | os.PathLike, out_dir: str | os.PathLike | No
                                  progress=None if progress is None else
                                  lambda done, total: progress("separate", done, total))
             for _, block in blocks:
-                for handle, part in zip(files, block, strict=True):
-                    handle.write(part.T)
-                del block, part  # free this block before the next chunk is separated
-            for handle in files:
-                handle.close()
-            for name, path in targets.items():
-                os.replace(temps[name], path)
+                writer.write(block)
+                del block  # free this block before the next chunk is separated
+            writer.commit()
         finally:
-            for handle in files:
-                handle.close()
-            for temp in temps.values():
-                temp.unlink(missing_ok=True)
+            writer.close()
     finally:
-        if isinstance(signal, _FileSignal):
+        if isinstance(signal, FileSignal):
             signal.close()
     return SeparationReport(
         stems=targets, backend=choice.backend, method=choice.separator.name,
         origin=getattr(choice.separator, "origin", ""), note=choice.note, duration_s=n / rate,
-        sample_rate=rate, channels=channels, elapsed_s=time.perf_counter() - started)
+        sample_rate=rate, channels=channels, elapsed_s=time.perf_counter() - started,
+        subtype=writer.subtype, clipped_samples=writer.clipped)
 
 
 # ----------------------------------------------------------------------------- the tool
