@@ -27,7 +27,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, replace
 
 from tools.algorithms.acoustic_fillers import detect_acoustic_fillers
-from tools.algorithms.speech_frames import FrameFeatures, frame_features, silences
+from tools.algorithms.speech_frames import FrameFeatures, frame_features, silences, sound_extent
 from tools.algorithms.transcript import FILLERS_EN, Transcript, Word
 from tools.core.audio import Audio
 from tools.core.errors import ToolArgumentError
@@ -79,6 +79,9 @@ _OBJECT_WORDS = frozenset({"what", "that", "how", "why", "where", "who", "when",
 _DETERMINERS = frozenset({"a", "the", "this", "that", "what", "which", "some", "any", "every",
                           "one", "no", "each", "all", "these", "those", "same", "different"})
 _PUNCT = re.compile(r"[^\w'\-]+")
+# held and closed-mouth hesitations as ASR spells them: "ummm", "uhhh", "hmmm", "mmm", "erm"
+_HELD_FILLER = re.compile(r"(?:u+[hm]+|u+h+m+|h+m+|m+h*m+|e+r+m*|a+h+|e+h+m*|m+-?h+m+)")
+STEADY_SHARE = 0.3  # a lexical filler whose sound holds less than this is doubted
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,25 @@ def _words(transcript: Transcript) -> list[Word]:
             if _norm(w) and not re.fullmatch(r"\s*[<\[].*[>\]]\s*", w.text) and w.end_s > w.start_s]
 
 
+def is_filler(name: str, fillers: frozenset[str] = FILLERS_EN) -> bool:
+    """``name`` (a normalised word) is a hesitation: one of ``fillers`` or a held spelling of one
+    ("ummm", "uhhh", "hmmm", "mmm")."""
+    return name in fillers or bool(_HELD_FILLER.fullmatch(name))
+
+
+def _loop_artefacts(words: tuple[Word, ...] | list[Word]) -> set[int]:
+    """``id()`` of the filler tokens a decoding loop produced: a filler sharing its start or end
+    with a zero-length copy of itself (Whisper's loops emit runs of "uh, uh, uh" at one time)."""
+    zero = [(w.start_s, _norm(w)) for w in words if w.end_s - w.start_s <= 1e-3]
+    out = set()
+    for w in words:
+        name = _norm(w)
+        if is_filler(name) and any(n == name and min(abs(t - w.start_s), abs(t - w.end_s)) < 0.01
+                                   for t, n in zero):
+            out.add(id(w))
+    return out
+
+
 def _comma_after(word: Word) -> bool:
     return bool(re.search(r"[,;:.!?…]\s*$", word.text))
 
@@ -135,7 +157,8 @@ def _pause_between(a: Word, b: Word, at_least_s: float = 0.2) -> bool:
 
 def lexical_detections(transcript: Transcript, *, aggressive: bool = False) -> list[Detection]:
     """Fillers, repetitions, false starts and (``aggressive``) filler phrases in the transcript."""
-    words = _words(transcript)
+    looped = _loop_artefacts(transcript.words)
+    words = [w for w in _words(transcript) if id(w) not in looped]
     fillers = FILLER_WORDS.get((transcript.language or "en")[:2], FILLER_WORDS["en"])
     trust = backend_trust(transcript.backend)
     names = [_norm(w) for w in words]
@@ -149,7 +172,7 @@ def lexical_detections(transcript: Transcript, *, aggressive: bool = False) -> l
 
     taken: set[int] = set()
     for i, name in enumerate(names):
-        if name in fillers:
+        if is_filler(name, fillers):
             add("filler", i, i, 0.95)
             taken.add(i)
         elif words[i].text.strip().endswith(("-", "—", "–")) and i + 1 < len(words):
@@ -217,7 +240,7 @@ def acoustic_detections(audio: Audio, features: FrameFeatures, transcript: Trans
     one in a gap of its word timeline (where Whisper drops fillers) for more."""
     found = detect_acoustic_fillers(audio, features=features, min_confidence=LISTED_CONFIDENCE,
                                     progress=progress)
-    words = sorted((w for w in _words(transcript) if _norm(w) not in FILLERS_EN),
+    words = sorted((w for w in _words(transcript) if not is_filler(_norm(w))),
                    key=lambda w: w.start_s) if transcript is not None else []
     starts = [w.start_s for w in words]
     longest = max((w.duration_s for w in words), default=0.0)
@@ -281,6 +304,41 @@ def _merge_fillers(lexical: list[Detection], acoustic: list[Detection],
     return sorted(out, key=lambda d: d.start_s)
 
 
+def fit_fillers(lexical: list[Detection], features: FrameFeatures,
+                words: list[Word]) -> list[Detection]:
+    """Lexical fillers fitted to the whole held sound they lie on (ASR filler times are short;
+    :func:`~tools.algorithms.speech_frames.sound_extent`), never into the other ``words``; one
+    over no held sound (a mislabelled word, or silence) keeps its span and counts for half."""
+    starts = [w.start_s for w in words]
+    out = []
+    for d in lexical:
+        if d.kind != "filler":
+            out.append(d)
+            continue
+        k = bisect_left(starts, d.start_s)
+        lo = max((w.end_s for w in words[:k] if w.end_s <= d.start_s + 0.05), default=0.0)
+        hi = min((w.start_s for w in words[k:] if w.start_s >= d.end_s - 0.05), default=float("inf"))
+        found = sound_extent(features, d.start_s, d.end_s, lo_s=lo, hi_s=hi)
+        if found is None or found[2] < STEADY_SHARE:
+            out.append(replace(d, confidence=round(d.confidence * 0.5, 3)))
+            continue
+        start, end, _ = found
+        quiet = silences(features)  # the word's own silent edges go too
+        if _silent(quiet, max(d.start_s, lo), start):
+            start = max(d.start_s, lo)
+        if _silent(quiet, end, min(d.end_s, hi)):
+            end = min(d.end_s, hi)
+        out.append(replace(d, start_s=round(start, 3), end_s=round(end, 3)))
+    return out
+
+
+def _silent(quiet: list[tuple[float, float]], start_s: float, end_s: float) -> bool:
+    if end_s - start_s <= 0.02:
+        return True
+    inside = sum(max(0.0, min(b, end_s) - max(a, start_s)) for a, b in quiet)
+    return inside >= end_s - start_s - 0.03
+
+
 # ----------------------------------------------------------------------------- all together
 
 
@@ -323,12 +381,16 @@ def detect_disfluencies(audio: Audio, transcript: Transcript | None = None, *,
     threshold = rules.min_confidence if min_confidence is None else min_confidence
     features = features if features is not None else frame_features(audio)
     lexical = lexical_detections(transcript, aggressive="phrase" in wanted) if transcript else []
+    if lexical:
+        others = sorted((w for w in _words(transcript) if not is_filler(_norm(w))),
+                        key=lambda w: w.start_s)
+        lexical = fit_fillers(lexical, features, others)
     acoustic = (acoustic_detections(audio, features, transcript, progress=progress)
                 if "filler" in wanted else [])
     speech = _speech_probability(audio)
     acoustic = [d for d in acoustic if speech(d.start_s, d.end_s) >= MIN_SPEECH_PROBABILITY]
     trusted = transcript is not None and backend_trust(transcript.backend) >= 1.0
-    content = [w for w in _words(transcript) if _norm(w) not in FILLERS_EN] if trusted else None
+    content = [w for w in _words(transcript) if not is_filler(_norm(w))] if trusted else None
     found = _merge_fillers(lexical, acoustic, content)
     if "pause" in wanted:
         longest = rules.max_pause_s if max_pause_s is None else max_pause_s
