@@ -324,19 +324,17 @@ def fit_fillers(lexical: list[Detection], features: FrameFeatures,
             continue
         start, end, _ = found
         quiet = silences(features)  # the word's own silent edges go too
-        if _silent(quiet, max(d.start_s, lo), start):
+        if max(d.start_s, lo) < start and _silent(quiet, max(d.start_s, lo), start):
             start = max(d.start_s, lo)
-        if _silent(quiet, end, min(d.end_s, hi)):
+        if min(d.end_s, hi) > end and _silent(quiet, end, min(d.end_s, hi)):
             end = min(d.end_s, hi)
         out.append(replace(d, start_s=round(start, 3), end_s=round(end, 3)))
     return out
 
 
 def _silent(quiet: list[tuple[float, float]], start_s: float, end_s: float) -> bool:
-    if end_s - start_s <= 0.02:
-        return True
     inside = sum(max(0.0, min(b, end_s) - max(a, start_s)) for a, b in quiet)
-    return inside >= end_s - start_s - 0.03
+    return end_s - start_s <= 0.02 or inside >= end_s - start_s - 0.03
 
 
 # ----------------------------------------------------------------------------- all together
