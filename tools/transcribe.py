@@ -34,14 +34,15 @@ import numpy as np
 from pydantic import Field
 
 from tools.algorithms.transcript import Transcriber, Transcript
-from tools.core.audio import Audio, atomic_path
+from tools.core.audio import atomic_path
 from tools.core.errors import SetupError, ToolArgumentError
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, track_field
 
 BACKENDS = ("auto", "whisper", "pocketsphinx")
 CACHE_FOLDER = "transcripts"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: loop guard, normalised timelines, block-wise key
+KEY_BLOCK_FRAMES = 1 << 20
 TEXT_LIMIT_CHARS = 1500
 DATA_TEXT_LIMIT_CHARS = 20_000
 DATA_SEGMENT_LIMIT = 300
@@ -101,16 +102,15 @@ def pick_transcriber(models: dict[str, Any], *, backend: str = "auto", model: st
 # ----------------------------------------------------------------------------- caching
 
 
-def audio_key(audio: Audio, *, identity: str, language: str | None) -> str:
-    """Hex digest naming a transcript: samples, rate, transcriber identity, language."""
+def audio_key(audio, *, identity: str, language: str | None) -> str:
+    """Hex digest naming a transcript: samples, rate, transcriber identity, language. ``audio`` is
+    an Audio or a track view, read :data:`KEY_BLOCK_FRAMES` at a time (never whole)."""
     digest = hashlib.sha256()
-    digest.update(f"v{CACHE_VERSION}|{audio.sample_rate}|{audio.samples.shape}|{identity}|"
+    digest.update(f"v{CACHE_VERSION}|{audio.sample_rate}|{tuple(audio.shape)}|{identity}|"
                   f"{language or 'auto'}|".encode())
-    samples = np.ascontiguousarray(audio.samples)
-    step = 1 << 22
-    flat = samples.reshape(-1)
-    for start in range(0, flat.size, step):
-        digest.update(flat[start:start + step].tobytes())
+    for start in range(0, audio.num_samples, KEY_BLOCK_FRAMES):
+        block = audio.read(start, min(start + KEY_BLOCK_FRAMES, audio.num_samples))
+        digest.update(np.ascontiguousarray(block, dtype=np.float32).tobytes())
     return digest.hexdigest()[:32]
 
 
@@ -128,16 +128,18 @@ def _write_cache(path: Path, transcript: Transcript) -> None:
     os.replace(tmp, path)
 
 
-def transcribe(audio: Audio, *, transcriber: Transcriber, language: str | None = None,
+def transcribe(audio, *, transcriber: Transcriber, language: str | None = None,
                progress: Callable[[float, float], None] | None = None) -> Transcript:
-    """Transcribe ``audio`` (any rate and channels; speech is taken from the mono mix)."""
+    """Transcribe ``audio`` (an Audio or a track view; any rate and channels, speech is taken from
+    the mono mix)."""
     return transcriber.transcribe(audio, language=language, progress=progress)
 
 
-def cached_transcribe(audio: Audio, transcriber: Transcriber, *, cache_dir: str | os.PathLike | None,
+def cached_transcribe(audio, transcriber: Transcriber, *, cache_dir: str | os.PathLike | None,
                       language: str | None = None, notes: tuple[str, ...] = (),
                       progress: Callable[[float, float], None] | None = None) -> Transcript:
-    """:func:`transcribe`, or the transcript stored in ``cache_dir`` for this very audio."""
+    """:func:`transcribe`, or the transcript stored in ``cache_dir`` for this very audio (an Audio
+    or a track view)."""
     identity = getattr(transcriber, "identity", transcriber.name)
     path = None
     if cache_dir is not None:
@@ -157,8 +159,9 @@ def get_transcript(session: Session, track: str | None = None, *, backend: str =
                    model: str | None = None, language: str | None = None,
                    model_dir: str | os.PathLike | None = None) -> Transcript:
     """The transcript of ``track``'s current audio: from the session's cache, else decoded (the
-    model loaded once per session) and cached. Progress goes to ``session.progress``."""
-    audio = session.audio(track)
+    model loaded once per session) and cached. The track is read window by window through
+    ``session.track()``, never whole. Progress goes to ``session.progress``."""
+    audio = session.track(track)
     model_dir = model_dir or session.settings.get("whisper_model_dir")
     download = bool(session.settings.get("whisper_download", True))
     transcriber, notes = pick_transcriber(

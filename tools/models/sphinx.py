@@ -20,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
-from tools.algorithms.transcript import Segment, Transcript, Word
+from tools.algorithms.transcript import Segment, Transcript, Word, normalise_timeline
 from tools.algorithms.vad import VAD_RATE_HZ, mono_resampled, speech_activity
 from tools.core.audio import Audio
 from tools.core.errors import SetupError, ToolArgumentError, ToolError
@@ -124,8 +124,9 @@ class SphinxTranscriber:
         self._decoder = None
         self.identity = f"pocketsphinx {package_version()} en-us"
 
-    def transcribe(self, audio: Audio, *, language: str | None = None,
+    def transcribe(self, audio, *, language: str | None = None,
                    progress: Callable[[float, float], None] | None = None) -> Transcript:
+        """Transcribe ``audio`` (an Audio or a track view), one VAD utterance at a time."""
         if language not in (None, "en"):
             raise ToolArgumentError(f"language={language!r}: pocketsphinx only has an English "
                                     "(en) model here; use backend whisper for other languages")
@@ -147,8 +148,8 @@ class SphinxTranscriber:
                                         words[-1].end_s, words))
             if progress is not None:
                 progress(end_s, audio.duration_s)
-        return Transcript(tuple(segments), language="en", backend=NAME,
-                          duration_s=audio.duration_s, notes=(ACCURACY_NOTE,))
+        return Transcript(normalise_timeline(segments, audio.duration_s), language="en",
+                          backend=NAME, duration_s=audio.duration_s, notes=(ACCURACY_NOTE,))
 
 
 # ----------------------------------------------------------------------------- alignment
@@ -230,7 +231,8 @@ def align(audio: Audio, text: str, *, decoder=None) -> Transcript:
                   min(round((seg.end_frame + 1) / FRAMES_PER_S, 3), audio.duration_s),
                   _probability(decoder, seg))
              for (original, _), seg in zip(pairs, found, strict=True)]
-    return Transcript(_sentences(words), language="en", backend=f"{NAME}-align",
+    return Transcript(normalise_timeline(_sentences(words), audio.duration_s), language="en",
+                      backend=f"{NAME}-align",
                       duration_s=audio.duration_s,
                       notes=("word times from pocketsphinx forced alignment of the given text",))
 

@@ -19,25 +19,26 @@ a third of the compute). A named model that is neither here nor downloadable giv
 best local one, with a one-line note. Device: CUDA with float16 when a GPU is visible, else CPU
 with int8.
 
-Transcription goes through :class:`faster_whisper.BatchedInferencePipeline` (several 30 s clips
-decoded together: the large speed-up on GPU, a smaller one on CPU) with word timestamps. The clips
-come from Silero VAD (:mod:`tools.algorithms.vad`): speech regions merged up to 29.5 s, never across a silence
-longer than 3 s. The file is walked in windows of at most :data:`WINDOW_S`, resampled to 16 kHz one
-window at a time, so memory is bounded by one window. Whisper tends to drop fillers ("um", "uh");
-a short filler-bearing initial prompt (:data:`FILLER_PROMPT`) nudges it to write them.
+Decoding and the loop guard live in :mod:`tools.models.whisper_decode` (re-exported here).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 
-from tools.algorithms.transcript import Segment, Transcript, Word
-from tools.algorithms.vad import VAD_RATE_HZ, SileroVad, mono_resampled, speech_activity
-from tools.core.audio import Audio
 from tools.core.errors import SetupError, ToolArgumentError
+from tools.models.whisper_decode import (  # noqa: F401 (re-exported: the adapter's public names)
+    FILLER_PROMPT,
+    LONG_FILLER_PROMPT,
+    MAX_CLIP_S,
+    WINDOW_S,
+    WhisperTranscriber,
+    choose_device,
+    plan_clips,
+    plan_windows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +49,7 @@ PREFERENCE = ("large-v3", "large-v3-turbo", "turbo", "large-v2", "large-v1", "la
               "distil-small.en", "base", "base.en", "tiny", "tiny.en")
 HUB_URL = "https://huggingface.co"
 ENV_DIR = "ECHO_AGENT_WHISPER_DIR"
-FILLER_PROMPT = "Umm, let me think like, hmm... Okay, here's what I'm, like, thinking."
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
-MAX_CLIP_S = 29.5
-MAX_GAP_IN_CLIP_S = 3.0
-WINDOW_S = 300.0
 
 
 def model_names() -> list[str]:
@@ -221,142 +218,6 @@ def resolve_model(model: str = DEFAULT_MODEL, *, model_dir: str | os.PathLike | 
         f"Hugging Face cache), or copy a model folder ({', '.join(REQUIRED_FILES)}, "
         f"vocabulary.json) and pass --model-dir DIR or set {ENV_DIR}=DIR; or use --backend "
         f"pocketsphinx (offline, far less accurate)")
-
-
-def choose_device(device: str = "auto", compute_type: str = "auto") -> tuple[str, str]:
-    """``(device, compute_type)``: CUDA + float16 when a GPU is visible, else CPU + int8."""
-    import ctranslate2
-
-    if device == "auto":
-        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-    if compute_type == "auto":
-        compute_type = "float16" if device == "cuda" else "int8"
-    return device, compute_type
-
-
-def plan_clips(regions: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Merge neighbouring speech regions into clips of at most ``MAX_CLIP_S`` (regions are at most
-    that long already), never across a gap longer than ``MAX_GAP_IN_CLIP_S``."""
-    clips: list[list[float]] = []
-    for start, end in regions:
-        if clips and end - clips[-1][0] <= MAX_CLIP_S and start - clips[-1][1] <= MAX_GAP_IN_CLIP_S:
-            clips[-1][1] = end
-        else:
-            clips.append([start, end])
-    return [(a, b) for a, b in clips]
-
-
-def plan_windows(clips: list[tuple[float, float]]) -> list[list[tuple[float, float]]]:
-    """Group clips into windows spanning at most ``WINDOW_S`` (one clip per window at least)."""
-    windows: list[list[tuple[float, float]]] = []
-    for clip in clips:
-        if windows and clip[1] - windows[-1][0][0] <= WINDOW_S:
-            windows[-1].append(clip)
-        else:
-            windows.append([clip])
-    return windows
-
-
-class WhisperTranscriber:
-    """:class:`tools.algorithms.transcript.Transcriber` over a faster-whisper model folder."""
-
-    def __init__(self, path: str | os.PathLike, *, label: str | None = None, device: str = "auto",
-                 compute_type: str = "auto", batch_size: int | None = None, beam_size: int = 5,
-                 max_new_tokens: int | None = None, initial_prompt: str | None = FILLER_PROMPT,
-                 cpu_threads: int = 0) -> None:
-        try:
-            from faster_whisper import BatchedInferencePipeline, WhisperModel
-        except ImportError as exc:
-            raise SetupError(f"faster-whisper is not installed ({exc}); install it: "
-                             "pip install faster-whisper") from None
-        self.path = Path(path)
-        self.device, self.compute_type = choose_device(device, compute_type)
-        try:
-            model = WhisperModel(str(self.path), device=self.device, compute_type=self.compute_type,
-                                 cpu_threads=cpu_threads, local_files_only=True)
-        except (RuntimeError, ValueError, OSError) as exc:
-            raise SetupError(f"cannot load the faster-whisper model in {self.path} ({exc}); "
-                             "is it a complete CTranslate2 Whisper folder?") from None
-        logger.info("loaded faster-whisper from %s on %s (%s)", self.path, self.device,
-                    self.compute_type)
-        self.model = model
-        self.pipeline = BatchedInferencePipeline(model)
-        self.name = f"faster-whisper:{label or self.path.name}"
-        self.identity = f"{self.name} {self.path.resolve()} {self.compute_type}"
-        self.batch_size = batch_size or (16 if self.device == "cuda" else 4)
-        self.beam_size = beam_size
-        self.max_new_tokens = max_new_tokens
-        self.initial_prompt = initial_prompt
-        self._vad: SileroVad | None = None
-
-    def transcribe(self, audio: Audio, *, language: str | None = None,
-                   progress: Callable[[float, float], None] | None = None) -> Transcript:
-        if self._vad is None:
-            self._vad = SileroVad()
-        activity = speech_activity(audio, vad=self._vad)
-        regions = activity.regions(min_silence_s=0.3, min_speech_s=0.1, pad_s=0.2,
-                                   max_region_s=MAX_CLIP_S)
-        segments: list[Segment] = []
-        notes = []
-        detected = language
-        for window in plan_windows(plan_clips(regions)):
-            offset, stop = window[0][0], window[-1][1]
-            samples = mono_resampled(audio, VAD_RATE_HZ, start_s=offset, end_s=stop)
-            clips = [{"start": a - offset, "end": b - offset} for a, b in window]
-            found, info = self.pipeline.transcribe(
-                samples, language=detected, task="transcribe", word_timestamps=True,
-                clip_timestamps=clips, vad_filter=False, batch_size=self.batch_size,
-                beam_size=self.beam_size, max_new_tokens=self.max_new_tokens,
-                initial_prompt=self.initial_prompt)
-            if detected is None:
-                detected = info.language
-                notes.append(f"language detected: {info.language} "
-                             f"(probability {info.language_probability:.2f})")
-            for segment in found:
-                converted = _segment(segment, offset, audio.duration_s)
-                if converted is not None:
-                    segments.append(converted)
-                if progress is not None:
-                    progress(min(offset + segment.end, audio.duration_s), audio.duration_s)
-        if progress is not None:
-            progress(audio.duration_s, audio.duration_s)
-        return Transcript(tuple(_ordered(segments)), language=detected or "en", backend=self.name,
-                          duration_s=audio.duration_s, notes=tuple(notes))
-
-
-def _segment(segment, offset: float, duration_s: float) -> Segment | None:
-    def clamp(t: float) -> float:
-        return min(round(max(offset + float(t), 0.0), 3), duration_s)
-
-    words = []
-    for word in segment.words or ():
-        text = word.word.strip()
-        if text:
-            probability = min(max(float(word.probability), 0.0), 1.0)
-            words.append(Word(text, clamp(word.start), clamp(word.end), probability))
-    text = segment.text.strip()
-    if not text and not words:
-        return None
-    start = words[0].start_s if words else clamp(segment.start)
-    end = words[-1].end_s if words else clamp(segment.end)
-    return Segment(text, start, max(end, start), tuple(words))
-
-
-def _ordered(segments: list[Segment]) -> list[Segment]:
-    """Segments and words in time order, never overlapping backwards (Whisper's word times can
-    jitter by a few tens of ms at clip edges)."""
-    out, last = [], 0.0
-    for segment in sorted(segments, key=lambda s: s.start_s):
-        words = []
-        for word in segment.words:
-            start = max(word.start_s, last)
-            end = max(word.end_s, start)
-            words.append(Word(word.text, start, end, word.probability))
-            last = start
-        start = words[0].start_s if words else max(segment.start_s, last)
-        end = max(words[-1].end_s if words else segment.end_s, start)
-        out.append(Segment(segment.text, start, end, tuple(words)))
-    return out
 
 
 def label_for(model: str, path: Path) -> str:
