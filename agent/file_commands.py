@@ -217,7 +217,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from tools.algorithms.transcript_export import export
     from tools.core import audio as audio_io
     from tools.core.errors import AudioInputError
-    from tools.transcribe import cached_transcribe, pick_transcriber
+    from tools.transcribe import cached_transcribe, open_audio, pick_transcriber
 
     source = Path(args.file)
     output = None
@@ -225,7 +225,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         output = Path(args.output)
         if output.exists() and not args.overwrite:
             raise AudioInputError(f"{output}: exists already; pass --overwrite (-y) to replace it")
-    audio = audio_io.load(source)
+    audio = open_audio(source)  # read window by window where the format allows
     transcriber, notes = pick_transcriber({}, backend=args.backend, model=args.model,
                                           model_dir=args.model_dir)
     for line in notes:

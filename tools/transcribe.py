@@ -35,7 +35,7 @@ from pydantic import Field
 
 from tools.algorithms.transcript import Transcriber, Transcript
 from tools.core.audio import atomic_path
-from tools.core.errors import SetupError, ToolArgumentError
+from tools.core.errors import AudioInputError, SetupError, ToolArgumentError
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, track_field
 
@@ -97,6 +97,51 @@ def pick_transcriber(models: dict[str, Any], *, backend: str = "auto", model: st
     except SetupError as exc:
         reason = str(exc).split("; or use --backend")[0]
         return _sphinx(models), (f"Whisper was not used: {reason}",)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+class FileReader:
+    """A window reader over an audio file that libsndfile can seek in (WAV, FLAC, OGG, AIFF...):
+    ``read(start, stop)`` decodes that window only, so transcribing a long file never holds it
+    whole. NaN samples are refused when met (:class:`AudioInputError`)."""
+
+    def __init__(self, path: str | os.PathLike, sample_rate: int, channels: int, frames: int) -> None:
+        self.path = Path(path)
+        self.sample_rate, self.channels, self.num_samples = sample_rate, channels, frames
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.channels, self.num_samples)
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_samples / self.sample_rate
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        import soundfile as sf
+
+        start, stop = max(int(start), 0), min(int(stop), self.num_samples)
+        with sf.SoundFile(str(self.path)) as handle:
+            handle.seek(start)
+            block = handle.read(max(stop - start, 0), dtype="float32", always_2d=True).T
+        if not np.isfinite(block).all():
+            raise AudioInputError(f"{self.path}: NaN or infinite samples near "
+                                  f"{start / self.sample_rate:.1f} s")
+        return np.ascontiguousarray(block)
+
+
+def open_audio(path: str | os.PathLike):
+    """A :class:`FileReader` for a seekable file, else the whole file as Audio (formats decoded by
+    ffmpeg). Unusable files raise :class:`AudioInputError` (one line)."""
+    from tools.core.audio import load
+    from tools.core.audio_read import open_input
+
+    source = open_input(path)
+    if source.format == "ffmpeg" or source.frames <= 0:
+        return load(path)
+    return FileReader(source.path, source.sample_rate, source.channels, source.frames)
 
 
 # ----------------------------------------------------------------------------- caching
