@@ -42,7 +42,7 @@ exit codes: 0 all done, 1 some file failed, 2 usage or setup problem
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=34)
+    return ui.help_formatter(prog, max_help_position=34)
 
 
 def add_commands(sub) -> dict:

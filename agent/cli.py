@@ -57,8 +57,7 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+_formatter = ui.help_formatter
 
 
 def build_parser() -> argparse.ArgumentParser:

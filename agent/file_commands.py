@@ -15,9 +15,7 @@ from pathlib import Path
 
 from agent import ui
 
-
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+_formatter = ui.help_formatter
 
 
 def add_commands(sub) -> dict:

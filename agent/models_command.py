@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 
+from agent import ui
 
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+_formatter = ui.help_formatter
 
 
 def add_commands(sub) -> dict:

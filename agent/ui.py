@@ -5,9 +5,15 @@ rich is imported on first use, not at import: ``--help`` and usage errors never 
 
 from __future__ import annotations
 
+import argparse
 import functools
 import sys
 from contextlib import contextmanager
+
+
+def help_formatter(prog: str, *, max_help_position: int = 32) -> argparse.HelpFormatter:
+    """The CLI's help layout: descriptions and examples kept as written, options in one column."""
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=max_help_position)
 
 
 @functools.lru_cache(maxsize=1)
