@@ -183,27 +183,28 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
 
 def cmd_denoise(args: argparse.Namespace) -> int:
-    from agent.workspace import check_output, export_note
-    from tools.core import audio as audio_io
-    from tools.core.audio_read import open_input
+    from agent.workspace import ScratchSession, check_output, export_note, open_input
     from tools.core.audio_write import write_blocks
-    from tools.denoise import STRENGTH_DB, denoise
+    from tools.denoise import STRENGTH_DB, denoise_blocks, plan_denoise
 
     source = Path(args.file)
     output = check_output(args.output, inputs=[source], overwrite=args.overwrite)
     limit = args.limit_db if args.limit_db is not None else STRENGTH_DB.get(args.strength, 30.0)
-    origin = open_input(source).origin  # the output keeps the input's format and bit depth
-    audio = audio_io.load(source)
-    with ui.progress_bar(not args.quiet) as progress:
-        result = denoise(audio, backend=args.backend, attenuation_limit_db=limit,
-                         model_dir=args.model_dir,
-                         progress=lambda done, total: progress("denoising", done, total))
-    written = write_blocks(output, [result.audio.samples], sample_rate=result.audio.sample_rate,
-                           channels=result.audio.channels, frames=result.audio.num_samples,
-                           origin=origin)
-    ui.note(f"denoised with {result.description}, noise down by up to {limit:g} dB")
-    if result.fallback:
-        ui.note(result.fallback)
+    with ui.progress_bar(not args.quiet) as progress, \
+            ScratchSession(None, label="denoise", progress=progress) as session:
+        # read window by window (a PCM file where it is, anything else streamed into the
+        # scratch session): hours of audio never sit in memory
+        view = session.track(open_input(session, source))
+        plan = plan_denoise(view, view.sample_rate, backend=args.backend,
+                            attenuation_limit_db=limit, model_dir=args.model_dir)
+        blocks = denoise_blocks(view, view.sample_rate, plan,
+                                progress=lambda done, total: progress("denoising", done, total))
+        written = write_blocks(output, (block for _, block in blocks),
+                               sample_rate=view.sample_rate, channels=view.channels,
+                               frames=view.num_samples, origin=session.origin())
+    ui.note(f"denoised with {plan.description}, noise down by up to {limit:g} dB")
+    if plan.fallback:
+        ui.note(plan.fallback)
     if export_note(written):
         ui.note(export_note(written))
     print(output)
