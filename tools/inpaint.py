@@ -1,9 +1,15 @@
 """inpaint_gap: fill a missing or damaged span from its surroundings.
 
-Three methods, chosen by the gap's length and surroundings unless the caller names one:
+Five methods; unless the caller names one, a pause gets room tone and any other gap the method of
+``DEFAULT_BY_GAP_S`` for its length (the best PLCMOS v2 on the repair suite's dev speech):
 
 - ``ar``: two-sided least-squares AR interpolation (:mod:`tools.algorithms.ar`), each channel alone. Best for
   short gaps (up to ``AUTO_AR_MAX_S``); refused beyond ``AR_MAX_S``, where its fill fades out.
+- ``ar_pitch``: LSAR with a model long enough to hold the voice's pitch period, fitted to 128 ms
+  on each side and re-fitted once (:func:`tools.algorithms.gap_fill.ar_pitch_fill`); speech gaps
+  up to ``AR_PITCH_MAX_S``.
+- ``periodic``: the last pitch periods repeated from both sides, joined in phase
+  (:func:`tools.algorithms.gap_fill.pitch_fill`); up to ``PERIODIC_MAX_S``.
 - ``similarity``: copies the stretch of the same recording whose surroundings best match the
   gap's surroundings (log band energies, then the waveform at both seams), with level matching
   and equal-power crossfades. All channels come from the same place, so the stereo image holds.
@@ -25,15 +31,20 @@ import numpy as np
 from pydantic import Field, model_validator
 from scipy.signal import fftconvolve
 
-from tools.algorithms import ar
+from tools.algorithms import ar, gap_fill
 from tools.core.audio import Audio
 from tools.core.errors import ToolArgumentError, ToolError
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
 
-Method = Literal["auto", "ar", "similarity", "room_tone"]
-AUTO_AR_MAX_S = 0.080
+Method = Literal["auto", "ar", "ar_pitch", "periodic", "similarity", "room_tone"]
+AUTO_AR_MAX_S = 0.030
 AR_MAX_S = 0.100
+AR_PITCH_MAX_S = PERIODIC_MAX_S = 0.300
+# the default for a gap in sound, by length (up to the first bound that holds), beyond: similarity
+DEFAULT_BY_GAP_S = ((AUTO_AR_MAX_S, "ar"), (0.250, "ar_pitch"))
+# ... except that a gap longer than this whose surroundings recur this closely is copied
+CLOSE_MATCH_FROM_S, CLOSE_MATCH_DB = 0.050, 7.0
 SIMILARITY_MAX_S = 4.0
 ROOM_TONE_MAX_S = 60.0
 SEARCH_RADIUS_S = 60.0
@@ -49,7 +60,7 @@ MAX_LEVEL_MATCH_DB = 12.0
 class Args(ToolArgs):
     start_s: float = Field(ge=0, description="Start of the span to fill, in seconds from the start of the track (>= 0).")
     end_s: float = Field(gt=0, description="End of the span to fill, in seconds (> start_s).")
-    method: Method | None = Field(default=None, description="How to fill: 'ar' (interpolation, gaps up to 100 ms), 'similarity' (copy a matching stretch of the recording, gaps up to 4 s), 'room_tone' (matching background noise, for pauses, up to 60 s), or 'auto'/null to choose from the gap's length and surroundings.")
+    method: Method | None = Field(default=None, description="How to fill: 'ar' (interpolation, gaps up to 100 ms), 'ar_pitch' (interpolation that keeps the voice's pitch, speech gaps up to 300 ms), 'periodic' (repeats the last pitch periods from both sides, up to 300 ms), 'similarity' (copy a matching stretch of the recording, gaps up to 4 s), 'room_tone' (matching background noise, for pauses, up to 60 s), or 'auto'/null to choose from the gap's length and surroundings.")
     track: str | None = track_field()
 
     @model_validator(mode="after")
@@ -278,11 +289,12 @@ def splice(samples: np.ndarray, start: int, stop: int, source: int, rate: int) -
 
 
 def choose_method(samples: np.ndarray, start: int, stop: int, rate: int) -> str:
-    """'ar' for short gaps, 'room_tone' inside pauses, 'similarity' for long gaps in sound."""
+    """'room_tone' inside pauses; otherwise ``DEFAULT_BY_GAP_S``'s method for the gap's length
+    ('ar' up to 30 ms, 'ar_pitch' up to 250 ms), 'similarity' beyond."""
     length_s = (stop - start) / rate
     if length_s >= ROOM_TONE_MIN_S and is_pause(samples, start, stop, rate):
         return "room_tone"
-    return "ar" if length_s <= AUTO_AR_MAX_S else "similarity"
+    return next((name for bound, name in DEFAULT_BY_GAP_S if length_s <= bound), "similarity")
 
 
 def fill_span(samples: np.ndarray, start: int, stop: int, rate: int, *,
@@ -290,11 +302,21 @@ def fill_span(samples: np.ndarray, start: int, stop: int, rate: int, *,
     """Fill ``samples[:, start:stop]`` (``(channels, n)``) from its surroundings. Raises
     ToolError with the reason for a gap that the method cannot fill believably."""
     length_s = (stop - start) / rate
+    match = None
     if method == "auto":
         method = choose_method(samples, start, stop, rate)
-    limits = {"ar": AR_MAX_S, "similarity": SIMILARITY_MAX_S, "room_tone": ROOM_TONE_MAX_S}
+        if method == "ar_pitch" and length_s > CLOSE_MATCH_FROM_S:
+            try:  # a near-exact repetition (music, a loop) is copied: closer than any model
+                match = find_match(samples, start, stop, rate)
+            except ToolError:
+                match = None
+            method = "similarity" if match and match[1] <= CLOSE_MATCH_DB else "ar_pitch"
+    limits = {"ar": AR_MAX_S, "ar_pitch": AR_PITCH_MAX_S, "periodic": PERIODIC_MAX_S,
+              "similarity": SIMILARITY_MAX_S, "room_tone": ROOM_TONE_MAX_S}
     if length_s > limits[method]:
         why = {"ar": "interpolation fades towards silence over a longer gap",
+               "ar_pitch": "its interpolation fades towards silence over a longer gap",
+               "periodic": "repeated pitch periods buzz over a longer gap",
                "similarity": "a copied stretch that long rarely fits both ends",
                "room_tone": "that is longer than any pause worth filling"}[method]
         raise ToolError(f"the gap is {length_s * 1e3:.0f} ms, longer than {method} can fill "
@@ -303,13 +325,17 @@ def fill_span(samples: np.ndarray, start: int, stop: int, rate: int, *,
         fills = [ar.interpolate_gap(x, start, stop, sample_rate=rate) for x in samples]
         details = {"order": fills[0].order, "context_ms": 1e3 * fills[0].context / rate}
         return Fill(start, stop, np.stack([f.samples for f in fills]), "ar", details)
+    if method in ("ar_pitch", "periodic"):
+        fn = gap_fill.ar_pitch_fill if method == "ar_pitch" else gap_fill.pitch_fill
+        return Fill(start, stop, np.stack([fn(x, start, stop, sample_rate=rate) for x in samples]),
+                    method)
     if method == "room_tone":
         fade = _fade_length(samples.shape[1], start, stop, rate)
         seed = zlib.crc32(f"{start}:{stop}".encode())
         pieces = [_paste(x, room_tone(x, start, stop, rate, seed=seed + c, extra=fade),
                          start, stop, fade) for c, x in enumerate(samples)]
         return Fill(start - fade, stop + fade, np.stack(pieces), "room_tone")
-    source, distance_db = find_match(samples, start, stop, rate)
+    source, distance_db = match or find_match(samples, start, stop, rate)
     if distance_db > MATCH_LIMIT_DB:
         raise ToolError(
             f"no stretch of the recording matches the gap's surroundings well enough to fill "
@@ -356,8 +382,9 @@ TOOL = Tool(
     description=(
         "Fill a gap, dropout or damaged span (a time range) with sound reconstructed from its "
         "surroundings, keeping the length: 'fill the gap at 0:04', 'repair 2.30 to 2.35 s', "
-        "'patch the glitch at 1:12'. Short gaps are interpolated, longer ones copied from a "
-        "matching part of the recording, pauses filled with room tone; a gap too long to fill "
+        "'patch the glitch at 1:12'. Gaps up to 250 ms are interpolated (keeping the voice's "
+        "pitch), longer ones copied from a matching part of the recording, pauses filled with "
+        "room tone; a gap too long to fill "
         "believably is refused with the reason."
     ),
     args_model=Args,
