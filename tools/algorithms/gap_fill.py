@@ -14,8 +14,9 @@ often refused in speech, where no other stretch sounds like the gap's surroundin
 concealment (ITU-T G.711 Appendix I; Goodman et al. 1986) keeps speech going instead by repeating
 its last pitch periods. Here that is done from both sides of the gap:
 
-1. On each side, the pitch period is the lag (2.5 to 16 ms) with the best normalised correlation of
-   the last ``TEMPLATE_S`` with the audio one lag earlier. The last few periods become a loop whose
+1. On each side, the pitch period is the shortest lag (2.5 to 16 ms) whose normalised correlation
+   of the last ``TEMPLATE_S`` with the audio one lag earlier peaks within ``OCTAVE_SLACK`` of the
+   best. The last few periods become a loop whose
    end is crossfaded into what precedes its start, so it cycles without a click; it is played
    forwards from the left edge (and backwards from the right edge, on the time-reversed signal),
    attenuated by ``DECAY_DB_PER_10MS`` after the first ``HOLD_S`` down to ``FLOOR_DB``.
@@ -38,6 +39,7 @@ from tools.algorithms import ar
 
 MIN_PERIOD_S, MAX_PERIOD_S = 0.0025, 0.016
 TEMPLATE_S = 0.020
+OCTAVE_SLACK = 0.05
 LOOP_PERIODS = 3
 LOOP_FADE_FRACTION = 0.25  # of a period: the loop's end is blended into what precedes its start
 HOLD_S = 0.010
@@ -80,9 +82,10 @@ def ar_pitch_fill(x: np.ndarray, start: int, stop: int, *, sample_rate: float,
 
 
 def pitch_period(history: np.ndarray, rate: float) -> tuple[int, float]:
-    """``(period, correlation)`` of the end of ``history`` (1-D): the lag between ``MIN_PERIOD_S``
-    and ``MAX_PERIOD_S`` whose normalised correlation of the last ``TEMPLATE_S`` with the audio
-    one lag earlier is highest, and that correlation (0 for a silent or too short history)."""
+    """``(period, correlation)`` of the end of ``history`` (1-D): the shortest lag between
+    ``MIN_PERIOD_S`` and ``MAX_PERIOD_S`` whose normalised correlation of the last ``TEMPLATE_S``
+    with the audio one lag earlier is a peak within ``OCTAVE_SLACK`` of the highest, and that
+    correlation (0 for a silent or too short history)."""
     x = np.asarray(history, dtype=np.float64)
     width = int(TEMPLATE_S * rate)
     lo, hi = max(int(MIN_PERIOD_S * rate), 1), int(MAX_PERIOD_S * rate)
@@ -95,7 +98,10 @@ def pitch_period(history: np.ndarray, rate: float) -> tuple[int, float]:
     views = np.lib.stride_tricks.sliding_window_view(span, width)[::-1]  # row i: lag lo + i
     norms = np.sqrt(np.sum(views**2, axis=1) * np.sum(template**2))
     corr = views @ template / np.maximum(norms, 1e-20)
-    best = int(np.argmax(corr))
+    top = float(np.max(corr))
+    # the shortest lag at a local peak within OCTAVE_SLACK of the best: the period, not a multiple
+    peak = (corr >= top - OCTAVE_SLACK) & (corr >= np.roll(corr, 1)) & (corr >= np.roll(corr, -1))
+    best = int(np.flatnonzero(peak)[0]) if peak.any() else int(np.argmax(corr))
     return int(lags[best]), float(corr[best]) if norms[best] > 1e-20 else 0.0
 
 
