@@ -1,5 +1,9 @@
 """Suite ``repair``: gap inpainting, de-click, dropouts and de-clip on real speech and music.
 
+- Inpainting on speech, judged by PLCMOS v2 beside SNR and LSD (:func:`evals.suites.
+  repair_inpaint.plcmos_rows`): gaps of 20, 50, 100, 150 and 250 ms, one per second of an 8 s
+  excerpt, on a dev and a held-out split of speech-reference, disfluency and LibriSpeech files;
+  every inpaint method, the one-shot LSAR baseline, silence, and the clean excerpt.
 - Inpainting: gaps of 5, 10, 20, 50, 100 and 250 ms cut into *active* audio (the gap's RMS within
   20 dB of the loud parts) at random positions (fixed seed, at least 0.5 s from the ends, not
   overlapping), every channel. Short gaps (<= 50 ms): mean over gaps of the SNR inside the gap.
@@ -25,7 +29,9 @@
 Done when (issue "Repair"): ours beats the baseline (re-measured, and FACTS.md's) by >= 3 dB SNR
 at 10 and 20 ms and 2 dB at 50 ms on both speech and music; 250 ms gaps in music get a
 log-spectral distance clearly below linear interpolation (we ask >= 3 dB lower); declick finds >= 95 % of added clicks with < 1 false
-detection per minute of clean audio.
+detection per minute of clean audio. Issue 15: the default method for each speech gap length is
+the one with the best PLCMOS on dev, and it beats the one-shot LSAR baseline's PLCMOS at 50 ms
+and above (dev and held-out).
 """
 
 from __future__ import annotations
@@ -41,7 +47,16 @@ from evals.suites.repair_faults import (
     declip_rows,
     dropout_rows,
 )
-from evals.suites.repair_inpaint import MAX_SECONDS, inpainting_rows, lsar_baseline
+from evals.suites.repair_inpaint import (
+    MAX_SECONDS,
+    PLCMOS_GAPS_MS,
+    SPEECH_DEV,
+    SPEECH_HELD_OUT,
+    inpainting_rows,
+    lsar_baseline,
+    plcmos_rows,
+)
+from tools.inpaint import DEFAULT_BY_GAP_S
 
 SPEECH = ("speech-reference/jfk.flac", "noisy-speech-48k/clean_freesound_33711.wav",
           "general/198-209-0000.hq.ogg")
@@ -76,9 +91,23 @@ DONE_WHEN_RECALL, DONE_WHEN_FALSE_PER_MIN = 0.95, 1.0
 # ----------------------------------------------------------------------------- the suite
 
 
+def default_method(gap_ms: int) -> str:
+    """The method ``inpaint_gap`` uses by default for a gap of ``gap_ms`` in sound."""
+    return next((name for bound, name in DEFAULT_BY_GAP_S if gap_ms * 1e-3 <= bound + 1e-9),
+                "similarity")
+
+
 def _done(rows: list[dict]) -> dict:
     checks = {}
     for row in rows:
+        if row["set"] == "inpaint speech" and row["metric"].startswith("PLCMOS"):
+            split, gap = row["case"].split(" ")[0], int(row["case"].split(" ")[1])
+            if split == "dev":
+                checks[f"PLCMOS dev {gap} ms: default ({default_method(gap)}) is the best"] = \
+                    row["best"] in (default_method(gap), "auto")
+            if gap >= 50:
+                checks[f"PLCMOS {split} {gap} ms: auto > lsar_baseline"] = \
+                    row["auto"] > row["lsar_baseline"]
         if row["set"] == "inpaint":
             category, gap = row["case"].split(" ")[0], int(row["case"].split(" ")[1])
             if gap in DONE_WHEN_SNR_GAIN:
@@ -105,7 +134,7 @@ def _done(rows: list[dict]) -> dict:
 def run(*, quick: bool = False) -> SuiteResult:
     """Repair: gap inpainting SNR/LSD vs baselines, de-click recall/false alarms, dropouts, de-clip."""
     root = corpus_root()
-    needed = {*SPEECH, *MUSIC, *UNCLIPPED_44K, *(n for names in CLICK_FILES.values() for n in names)}
+    needed = {*SPEECH, *MUSIC, *UNCLIPPED_44K, *SPEECH_DEV, *SPEECH_HELD_OUT, *(n for names in CLICK_FILES.values() for n in names)}
     missing = sorted(n for n in needed if not (root / n).is_file())
     if missing:
         raise CorpusMissing(root, detail="missing: " + ", ".join(missing))
@@ -114,6 +143,11 @@ def run(*, quick: bool = False) -> SuiteResult:
     files = {"speech": SPEECH[:1] if quick else SPEECH, "music": MUSIC[:1] if quick else MUSIC}
     rows = inpainting_rows(files, QUICK_GAPS_PER_FILE if quick else GAPS_PER_FILE)
     timings["inpaint_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    splits = ({"dev": SPEECH_DEV[:2], "held-out": SPEECH_HELD_OUT[:2]} if quick
+              else {"dev": SPEECH_DEV, "held-out": SPEECH_HELD_OUT})
+    rows += plcmos_rows(splits, (50, 250) if quick else PLCMOS_GAPS_MS)
+    timings["inpaint_plcmos_s"] = time.perf_counter() - start
     start = time.perf_counter()
     clicks = {k: v[:1] for k, v in CLICK_FILES.items()} if quick else CLICK_FILES
     rows += declick_rows(clicks)
@@ -132,11 +166,18 @@ def run(*, quick: bool = False) -> SuiteResult:
         "FACTS.md: that baseline's SNR as measured in ../shared/FACTS.md (speech: jfk.flac only; "
         "music: the MUSDB mixture); the Done-when checks ours against it and the re-measured one",
         "ar = inpaint_gap method='ar' (two-sided LSAR, order/context chosen per gap, Janssen "
-        "re-fits); ours = method='auto' (ar up to 80 ms, room tone in pauses, similarity beyond)",
+        "re-fits); ours = method='auto' (ar up to 30 ms, ar_pitch to 250 ms unless a copy matches within "
+        "7 dB, room tone in pauses, similarity beyond)",
         "columns: input = the damaged audio (silence in the gap, the clicked or clipped copy); "
         "delta = ours - lsar_baseline (SNR), linear - ours (LSD), ours - input (the rest)",
         "SNR and LSD are means over gaps of per-gap values over all channels; a refused gap "
         "is left out of ours' mean and counted in detail",
+        "inpaint speech (PLCMOS v2, 1-5, whole 8 s excerpt with one gap per second, all filled "
+        "by the method; refused gaps stay silent): dev " + ", ".join(Path(n).name for n in
+        splits["dev"]) + "; held-out " + ", ".join(Path(n).name for n in splits["held-out"])
+        + "; the split was fixed before tuning; the default per gap length (tools.inpaint."
+        "DEFAULT_BY_GAP_S) was chosen on dev; auto = that default, or a copy where the "
+        "surroundings recur within 7 dB",
         "declick 'speech 16 kHz' (LibriSpeech read speech) is reported apart: there, plosive "
         "bursts and sharp glottal closures read as clicks (see tools/declick.py)",
     ]
