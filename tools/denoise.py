@@ -298,7 +298,7 @@ def denoise(audio: Audio, *, backend: str = "auto",
     return DenoiseResult(audio.replace(out), plan.backend, plan.fallback)
 
 
-def _session_model(session: Session, backend: str, view: Any) -> Denoiser | None:
+def session_model(session: Session, backend: str, view: Any) -> Denoiser | None:
     """The session's DeepFilterNet 3, loaded once, when ``backend`` may use it and it exists."""
     if backend not in ("auto", "deepfilternet"):
         return None
@@ -314,7 +314,7 @@ def _run(session: Session, args: Args) -> ToolResult:
     view = session.track(args.track)  # read window by window: long tracks never sit in memory
     plan = plan_denoise(view, view.sample_rate, backend=args.backend,
                         attenuation_limit_db=args.attenuation_limit_db,
-                        model=_session_model(session, args.backend, view))
+                        model=session_model(session, args.backend, view))
     blocks = denoise_blocks(view, view.sample_rate, plan,
                             progress=lambda done, total: session.progress("denoise", done, total))
     summary = (f"denoised with {plan.description}, noise turned down by up to "
