@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from evals.runner import Suite
 from evals.suites import (
+    asr,
     batch,
     denoise,
     disfluency,
@@ -29,6 +30,7 @@ SUITES: dict[str, Suite] = {
     "judges": judges.run,
     "toolbox": toolbox.run,
     "batch": batch.run,
+    "asr": asr.run,
 }
 
 
