@@ -62,6 +62,9 @@ def test_loop_detector_on_made_up_words():
                    "that that is the question"):
         assert loops.problem(speech.split()) is None, speech
     assert loops.problem(("Thank you for watching. " * 3).split())
+    # one lexical word six times is a loop (Whisper base on a held-out corpus clip); fillers need 8
+    assert loops.problem("Montreal Force 2 -1 -1 -1 -1 -1 -1".split()) == "repetition loop '1' x6"
+    assert loops.problem("the the the the the end".split()) is None
     many = ("the cat and the dog and the cat " * 4).split()  # a near-loop: few distinct words
     assert loops.find_loop(loops.keys(many)) is not None
 

@@ -2,8 +2,10 @@
 
 A *loop* is one phrase of 1 to :data:`MAX_PHRASE_WORDS` words said again and again in a row
 ("like, thinking, like, thinking, like, thinking, ..."), more often than people repeat themselves:
-:func:`min_repeats` asks for at least 8 of one word (six "uh" in a row do happen: the disfluency
-corpus has one), 4 of a two-word phrase and 3 of a longer one. A transcript can also loop with
+:func:`min_repeats` asks for at least 8 of one filler word (six "uh" in a row do happen: the
+disfluency corpus has one), 6 of any other single word (Whisper base wrote "Montreal Force 2 -1 -1
+-1 -1 -1 -1" for a held-out corpus clip; people rarely say a word more than four or five times in a
+row), 4 of a two-word phrase and 3 of a longer one. A transcript can also loop with
 small variations, so a long stretch with very few distinct words (:data:`MIN_DIVERSITY`) counts
 too. A *prompt echo* is the decoder copying its initial prompt into the output: a run of the
 prompt's words, at least :data:`ECHO_SHARE` of the prompt and at least 3 words (the whole prompt
@@ -22,6 +24,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tools.algorithms.transcript import filler_form
+
 MAX_PHRASE_WORDS = 8
 MIN_DIVERSITY = 0.25  # distinct words / words, over a stretch of DIVERSITY_WORDS
 DIVERSITY_WORDS = 24
@@ -39,8 +43,14 @@ def keys(texts: Sequence[str]) -> list[str]:
     return [k for text in texts for k in (word_key(w) for w in text.split()) if k]
 
 
-def min_repeats(size: int) -> int:
-    """How many times in a row a phrase of ``size`` words must come to be a loop."""
+LEXICAL_WORD_REPEATS = 6  # one word that is not a filler: this many in a row is a loop
+
+
+def min_repeats(size: int, phrase: Sequence[str] = ()) -> int:
+    """How many times in a row a phrase of ``size`` words (``phrase``, when known) must come to be
+    a loop: a single non-filler word needs :data:`LEXICAL_WORD_REPEATS`."""
+    if size == 1 and phrase and filler_form(phrase[0]) is None:
+        return LEXICAL_WORD_REPEATS
     return max(3, math.ceil(8 / size))
 
 
@@ -65,10 +75,11 @@ def find_loop(words: Sequence[str]) -> Loop | None:
     best: Loop | None = None
     count = len(words)
     for size in range(1, MAX_PHRASE_WORDS + 1):
-        need = min_repeats(size)
+        fewest = min(min_repeats(size), LEXICAL_WORD_REPEATS if size == 1 else min_repeats(size))
         start = 0
-        while start + size * need <= count:
+        while start + size * fewest <= count:
             phrase = tuple(words[start:start + size])
+            need = min_repeats(size, phrase)
             repeats = 1
             while tuple(words[start + repeats * size:start + (repeats + 1) * size]) == phrase:
                 repeats += 1
