@@ -70,7 +70,7 @@ SEGMENT_S, CONTEXT_S, OVERLAP_S = 8.0, 1.5, 0.5  # WPE holds about 0.6 GB per 10
 class Args(ToolArgs):
     strength: Strength = Field(default="medium", description="'light' (WPE prediction alone: the gentlest), 'medium' (default: WPE, then the remaining tail turned down by up to 12 dB) or 'strong' (longer prediction, up to 20 dB).")
     decay_s: float | None = Field(default=None, ge=0.1, le=5, description="The room's reverberation time (RT60) in seconds, from 0.1 to 5, if known; null to estimate it from the recording.")
-    post_filter: bool = Field(default=True, description="After WPE, let DeepFilterNet 3 take out the diffuse tail that is left (default true; used when its weights are installed and the audio is wideband). false: WPE and the spectral suppression alone.")
+    post_filter: bool = Field(default=True, description="After WPE, let DeepFilterNet 3 take out the diffuse tail that is left (default true; used when its weights are installed and the audio is wideband and mostly speech). false: WPE and the spectral suppression alone.")
     track: str | None = track_field()
 
 
@@ -95,8 +95,9 @@ def speech_share(source: Source, sample_rate: int) -> float:
     starts = [0] if n <= width else np.linspace(0, n - width, SHARE_WINDOWS).astype(int)
     x = np.concatenate([np.asarray(source[:, a:a + width], dtype=np.float32).mean(axis=0)
                         for a in starts])
-    probs = np.asarray(speech_activity(Audio.from_array(x, sample_rate)).probabilities)
-    hop = max(int(round(x.size / max(probs.size, 1))), 1)
+    activity = speech_activity(Audio.from_array(x, sample_rate))
+    probs = np.asarray(activity.probabilities)
+    hop = max(int(round(activity.hop_s * sample_rate)), 1)
     count = min(probs.size, x.size // hop)
     if count == 0:
         return 0.0
@@ -114,7 +115,7 @@ def _post_filter(source: Source, sample_rate: int, model) -> tuple[Callable | No
     share = speech_share(source, sample_rate)
     if share < SPEECH_SHARE:
         return None, f"no post-filter: not mostly speech ({100 * share:.0f}% speech)"
-    ran, loaded, why = resolve_backend("auto", model=model, wideband=True)
+    ran, loaded, _ = resolve_backend("auto", model=model, wideband=True)
     if ran != "deepfilternet":
         return None, "no post-filter: DeepFilterNet 3 weights are not installed"
     plan = plan_denoise(source, sample_rate, backend="deepfilternet", model=loaded)

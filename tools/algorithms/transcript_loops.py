@@ -75,7 +75,7 @@ def find_loop(words: Sequence[str]) -> Loop | None:
     best: Loop | None = None
     count = len(words)
     for size in range(1, MAX_PHRASE_WORDS + 1):
-        fewest = min(min_repeats(size), LEXICAL_WORD_REPEATS if size == 1 else min_repeats(size))
+        fewest = min(min_repeats(size), LEXICAL_WORD_REPEATS) if size == 1 else min_repeats(size)
         start = 0
         while start + size * fewest <= count:
             phrase = tuple(words[start:start + size])
