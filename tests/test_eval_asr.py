@@ -118,6 +118,16 @@ def test_loops_beyond_reference():
     assert not loops_beyond_reference(clean, clean)
 
 
+def test_written_laughs_are_one_laugh_where_the_reference_marks_laughter():
+    ref = normalise("[laughter] montreal [laughter] forced [laughter] aligner [laughter]")
+    laughs = normalise("Ha, ha, ha. Montreal. Ha, ha, ha. Forced. Ha, ha, ha.")
+    assert asr_text.fold_laughter(laughs) == ["(laugh)", "montreal", "(laugh)", "forced", "(laugh)"]
+    assert loops_beyond_reference(laughs, ref)  # unmarked, nine "ha" in eleven words is flagged
+    assert not loops_beyond_reference(laughs, ref, laughter=True)
+    looped = normalise("Ha, ha. Montreal" + " forced aligner" * 4)  # a real loop stays one
+    assert loops_beyond_reference(looped, ref, laughter=True)
+
+
 def _item(name: str, reference: str | None) -> asr_data.Item:
     return asr_data.Item(name, "test", Audio.from_array(np.zeros(160, np.float32), 16_000),
                          reference)

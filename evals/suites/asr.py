@@ -17,7 +17,8 @@ general, and a long noisy recording assembled from all of them):
   and the independent check (:func:`evals.suites.asr_text.simple_loop`) flag, after the guard when
   it is on; then the same over whole transcripts, and ``beyond_ref``: transcripts the independent
   check flags where the reference is clean or repeats less (a verbatim "uh uh uh uh uh uh" is no
-  loop);
+  loop; where the reference marks ``[laughter]``, a written-out laugh "ha, ha, ha" counts as one
+  laugh, :func:`evals.suites.asr_text.fold_laughter`);
 - ``rtf``: decoding wall time / audio duration, with ``load1``, the mean 1-minute load average of
   the machine sampled before each decode (2 shared cores: other jobs run beside this one).
 
@@ -157,9 +158,10 @@ def loop_fields(decoded: list[Decoded], references: list[str | None], *, prompt:
                        for d in decoded)
     hyps = [asr_text.normalise(d.text) for d in decoded]
     out["loops_simple"] = sum(asr_text.simple_loop(h, prompt) is not None for h in hyps)
-    scored = [(h, asr_text.normalise(r)) for h, r in zip(hyps, references, strict=True) if r]
-    out["beyond_ref"] = (sum(asr_text.loops_beyond_reference(h, r, prompt) for h, r in scored)
-                         if scored else "n/a")
+    scored = [(h, asr_text.normalise(r), "[laughter]" in r.lower())
+              for h, r in zip(hyps, references, strict=True) if r]
+    out["beyond_ref"] = (sum(asr_text.loops_beyond_reference(h, r, prompt, laughter=laughs)
+                             for h, r, laughs in scored) if scored else "n/a")
     return out
 
 

@@ -164,10 +164,31 @@ def simple_loop(words: Sequence[str], prompt: str | None = None) -> str | None:
     return None
 
 
+_LAUGH = re.compile(r"^(?:ha|he|hah|heh)+$")
+LAUGH_TOKEN = "(laugh)"
+
+
+def fold_laughter(words: Sequence[str]) -> list[str]:
+    """Each run of written laugh syllables ("ha ha ha", "haha", "heh") as one :data:`LAUGH_TOKEN`:
+    where the reference marks ``[laughter]``, Whisper writing the laugh out is no loop."""
+    out: list[str] = []
+    for word in words:
+        if _LAUGH.match(word):
+            if not out or out[-1] != LAUGH_TOKEN:
+                out.append(LAUGH_TOKEN)
+        else:
+            out.append(word)
+    return out
+
+
 def loops_beyond_reference(hypothesis: Sequence[str], reference: Sequence[str],
-                           prompt: str | None = None) -> bool:
+                           prompt: str | None = None, *, laughter: bool = False) -> bool:
     """The hypothesis fails :func:`simple_loop` and the reference does not, or it repeats an n-gram
-    more times in a row than the reference ever does (six "uh" written as six is no loop)."""
+    more times in a row than the reference ever does (six "uh" written as six is no loop).
+    ``laughter``: the reference marks laughter, so the hypothesis's laughs are folded first
+    (:func:`fold_laughter`)."""
+    if laughter:
+        hypothesis = fold_laughter(hypothesis)
     if simple_loop(hypothesis, prompt) is None:
         return False
     if simple_loop(reference) is None:
