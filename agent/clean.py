@@ -1,10 +1,16 @@
 """The ``clean`` and ``render`` pipelines: Descript-style disfluency clean-up of a whole file.
 
-``clean_file``: load, transcribe (Whisper when its model is here, else pocketsphinx; or none),
+``clean_file``: open the input in a scratch session (read where it is when it is PCM), transcribe (Whisper when its model is here, else pocketsphinx; or none),
 detect, write the cut report (JSON) and an Audacity label track, render the cuts, optionally
 denoise and normalise loudness, export atomically. ``render_report``: re-render a reviewed report,
 with the cuts a person switched off (``"enabled": false``) left in, after checking that the input
 file is the one the report was made from (SHA-256 of its bytes).
+
+Both work window by window on the session's track (:mod:`agent.workspace`): the transcriber, the
+10 ms frame features and the seam search read windows, the cuts are committed as an edit list
+that shares the kept blocks (:func:`tools.core.tool.commit_pieces`), denoise and loudness run as
+the streaming session tools, and the export writes block by block. Memory is bounded by a window
+and the per-frame features, not by the length of the recording.
 
 Report (``REPORT_VERSION`` 1)::
 
@@ -30,14 +36,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.workspace import check_output
+from agent.workspace import ScratchSession, check_output, export, open_input
 from tools.algorithms.disfluency import check_level
-from tools.algorithms.render_cuts import Cut, cut_from_record, cut_record, render_cuts
+from tools.algorithms.render_cuts import (
+    Cut,
+    cut_from_record,
+    cut_record,
+    plan_render,
+    render_pieces,
+)
 from tools.algorithms.transcript import Transcript
 from tools.core import audio as audio_io
-from tools.core.audio import Audio
 from tools.core.errors import AudioInputError, SetupError, ToolArgumentError
-from tools.normalize_loudness import normalize_loudness
+from tools.core.session import Session
+from tools.core.tool import ToolArgs, commit_pieces
 from tools.remove_disfluencies import describe_backend, find_cuts, summarize
 
 REPORT_VERSION = 2  # 2: start_s/end_s are the span removed; a shortened pause adds pause_s
@@ -63,7 +75,7 @@ def _write_text(path: Path, text: str) -> None:
         raise
 
 
-def transcribe_for_clean(audio: Audio, backend: str, *, model_dir: str | None = None,
+def transcribe_for_clean(audio: Any, backend: str, *, model_dir: str | None = None,
                          progress: Progress | None = None) -> tuple[Transcript | None, str]:
     """A transcript by ``backend`` ("auto": Whisper when its model is on this machine, never
     downloading, else pocketsphinx; "none": no transcript) and a line saying which engine ran."""
@@ -97,24 +109,43 @@ def audacity_labels(cuts: list[Cut]) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def _finish(audio: Audio, *, denoise: bool, loudness_lufs: float | None,
-            progress: Progress | None) -> tuple[Audio, list[str]]:
+class _CleanArgs(ToolArgs):
+    """What the cut step records in the scratch session's journal."""
+
+    level: str
+    cuts: int
+
+
+def _render(session: Session, track: str, cuts: list[Cut], *, level: str) -> None:
+    """Commit ``track`` without the enabled ``cuts``: kept stretches by reference, new samples
+    only at the seams."""
+    view = session.track(track)
+    plan = plan_render(view, cuts)
+    if plan.seams:
+        enabled = sum(c.enabled for c in cuts)
+        commit_pieces(session, track, render_pieces(view, plan), tool="clean",
+                      args=_CleanArgs(level=level, cuts=enabled), summary=f"{enabled} cuts")
+
+
+def _finish(session: Session, track: str, *, denoise: bool, loudness_lufs: float | None
+            ) -> list[str]:
+    """Denoise and normalise ``track`` in the session (streaming tools); the notes to show."""
     notes = []
     if denoise:
         try:
-            from tools.denoise import denoise as run_denoise
+            from tools import denoise as denoise_tool
         except ImportError:
             notes.append("denoise is unavailable in this installation (tools/denoise.py missing)")
         else:
-            done = run_denoise(audio, progress=(lambda d, t: progress("denoise", d, t))
-                               if progress else None)
-            audio = done.audio
-            notes.append(f"denoised with {done.description}"
-                         + (f" ({done.fallback})" if done.fallback else ""))
+            done = denoise_tool.TOOL.run(session, denoise_tool.Args(track=track))
+            notes.append(done.text.rsplit(" (track ", 1)[0])  # the summary, not the track line
     if loudness_lufs is not None:
-        audio, info = normalize_loudness(audio, target_lufs=loudness_lufs)
-        notes.append(f"loudness {info['output_lufs']:.1f} LUFS (target {loudness_lufs:g})")
-    return audio, notes
+        from tools import normalize_loudness as loudness_tool
+
+        done = loudness_tool.TOOL.run(session, loudness_tool.Args(target_lufs=loudness_lufs,
+                                                                  track=track))
+        notes.append(f"loudness {done.data['output_lufs']:.1f} LUFS (target {loudness_lufs:g})")
+    return notes
 
 
 def clean_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
@@ -142,37 +173,41 @@ def clean_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
     for extra in (report_path, labels_path):
         if extra is not None and Path(extra).resolve() in (source.resolve(), output.resolve()):
             raise AudioInputError(f"{extra}: would overwrite the input or the output; choose another name")
-    audio = audio_io.load(source)
     sha = file_sha256(source)
-    if isinstance(transcript, Transcript):  # given by the caller (e.g. aligned to a known text)
-        found_transcript, backend_line = transcript, describe_backend(transcript)
-    else:
-        found_transcript, backend_line = transcribe_for_clean(audio, transcript,
-                                                              model_dir=model_dir, progress=progress)
-    cuts, found = find_cuts(audio, found_transcript, level=level, kinds=kinds,
-                            max_pause_s=longest, keep_pause_s=keep,
-                            progress=(lambda d, t: progress("detect", d, t)) if progress else None)
-    report: dict[str, Any] = {
-        "version": REPORT_VERSION,
-        "tool": "echo-agent clean",
-        "input": {"path": str(source.resolve()), "sha256": sha, "duration_s": audio.duration_s,
-                  "sample_rate": audio.sample_rate, "channels": audio.channels},
-        "settings": {"level": level, "kinds": kinds, "max_pause_s": longest,
-                     "keep_pause_s": keep, "denoise": denoise, "loudness_lufs": loudness_lufs},
-        "transcript": {"backend": found_transcript.backend if found_transcript else None,
-                       "fallback": bool(found_transcript and "sphinx" in found_transcript.backend),
-                       "note": backend_line},
-        "cuts": [cut_record(c) for c in cuts],
-        "saved_s": round(sum(c.saved_s for c in cuts if c.enabled), 3),
-        "summary": summarize(cuts, found),
-    }
-    if labels_path is not None:
-        _write_text(Path(labels_path), audacity_labels(cuts))
-    result = render_cuts(audio, cuts)
-    del audio
-    result, notes = _finish(result, denoise=denoise, loudness_lufs=loudness_lufs, progress=progress)
-    audio_io.save(result, output)
-    report["output"] = {"path": str(output.resolve()), "duration_s": result.duration_s}
+    with ScratchSession(None, label="clean", progress=progress) as session:
+        track = open_input(session, source)
+        view = session.track(track)
+        if isinstance(transcript, Transcript):  # given by the caller (e.g. aligned to a known text)
+            found_transcript, backend_line = transcript, describe_backend(transcript)
+        else:
+            found_transcript, backend_line = transcribe_for_clean(view, transcript,
+                                                                  model_dir=model_dir,
+                                                                  progress=progress)
+        cuts, found = find_cuts(view, found_transcript, level=level, kinds=kinds,
+                                max_pause_s=longest, keep_pause_s=keep,
+                                progress=(lambda d, t: progress("detect", d, t)) if progress
+                                else None)
+        report: dict[str, Any] = {
+            "version": REPORT_VERSION,
+            "tool": "echo-agent clean",
+            "input": {"path": str(source.resolve()), "sha256": sha, "duration_s": view.duration_s,
+                      "sample_rate": view.sample_rate, "channels": view.channels},
+            "settings": {"level": level, "kinds": kinds, "max_pause_s": longest,
+                         "keep_pause_s": keep, "denoise": denoise, "loudness_lufs": loudness_lufs},
+            "transcript": {"backend": found_transcript.backend if found_transcript else None,
+                           "fallback": bool(found_transcript and "sphinx" in found_transcript.backend),
+                           "note": backend_line},
+            "cuts": [cut_record(c) for c in cuts],
+            "saved_s": round(sum(c.saved_s for c in cuts if c.enabled), 3),
+            "summary": summarize(cuts, found),
+        }
+        if labels_path is not None:
+            _write_text(Path(labels_path), audacity_labels(cuts))
+        _render(session, track, cuts, level=level)
+        notes = _finish(session, track, denoise=denoise, loudness_lufs=loudness_lufs)
+        export(session, output, track=track)
+        report["output"] = {"path": str(output.resolve()),
+                            "duration_s": session.track(track).duration_s}
     if report_path is not None:
         _write_text(Path(report_path), json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     return {**report, "notes": [backend_line, *notes]}
@@ -213,15 +248,16 @@ def render_report(report_path: str | os.PathLike, output_path: str | os.PathLike
                               f"{sha[:12]}... differs from {str(recorded['sha256'])[:12]}...)")
     output = check_output(output_path, inputs=[source, Path(report_path)], overwrite=overwrite)
     cuts = [cut_from_record(r, i) for i, r in enumerate(report["cuts"])]
-    audio = audio_io.load(source)
-    result = render_cuts(audio, cuts)
-    del audio
     settings = report.get("settings", {})
     denoise = bool(settings.get("denoise")) if denoise is None else denoise
     loudness = settings.get("loudness_lufs") if loudness_lufs is None else loudness_lufs
-    result, notes = _finish(result, denoise=denoise, loudness_lufs=loudness, progress=progress)
-    audio_io.save(result, output)
+    with ScratchSession(None, label="render", progress=progress) as session:
+        track = open_input(session, source)
+        _render(session, track, cuts, level=str(settings.get("level", "normal")))
+        notes = _finish(session, track, denoise=denoise, loudness_lufs=loudness)
+        export(session, output, track=track)
+        duration_s = session.track(track).duration_s
     enabled = [c for c in cuts if c.enabled]
-    return {"input": str(source), "output": str(output), "duration_s": result.duration_s,
+    return {"input": str(source), "output": str(output), "duration_s": duration_s,
             "cuts": len(enabled), "cuts_off": len(cuts) - len(enabled),
             "saved_s": round(sum(c.saved_s for c in enabled), 3), "notes": notes}

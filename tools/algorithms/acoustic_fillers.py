@@ -226,7 +226,7 @@ def _phone_decoder():
 def phone_spans(audio: Audio, start_s: float, end_s: float, decoder) -> list[tuple[str, float, float]]:
     """Phones ``(label, start_s, end_s)`` that pocketsphinx's phone loop hears in ``start_s..end_s``."""
     lo, hi = audio.sample_index(start_s), audio.sample_index(end_s)
-    mono = audio.samples[:, lo:hi].mean(axis=0, dtype=np.float64)
+    mono = audio.read(lo, hi).mean(axis=0, dtype=np.float64)
     if audio.sample_rate != RATE_HZ:
         mono = resample_poly(mono, RATE_HZ, audio.sample_rate)
     pcm = np.clip(mono * 32767.0, -32768, 32767).astype(np.int16)

@@ -89,11 +89,24 @@ def _chunk_features(x: np.ndarray) -> tuple[np.ndarray, ...]:
     return energy_db, periodicity, f0_hz, cepstra, low_share
 
 
+def _change_db(cepstra: np.ndarray) -> np.ndarray:
+    """Spectral envelope change per frame: RMS cepstral difference over +-2 frames, / 4 (the two
+    frames at each edge repeat their neighbour's value)."""
+    change = np.zeros(cepstra.shape[0])
+    if cepstra.shape[0] > 4:
+        step = np.sqrt(np.mean((cepstra[4:] - cepstra[:-4]) ** 2, axis=1)) / 4
+        change[2:-2] = step
+        change[:2], change[-2:] = step[0], step[-1]
+    return change
+
+
 def frame_features(audio: Audio) -> FrameFeatures:
-    """:class:`FrameFeatures` of ``audio`` (any rate and channel count), 10 ms per frame.
+    """:class:`FrameFeatures` of ``audio`` (an Audio or a track view; any rate and channel count),
+    10 ms per frame.
 
     The mono mix is resampled to 16 kHz and high-passed at 70 Hz (mains hum is periodic too),
-    one minute at a time with half a second of context each side.
+    one minute at a time with half a second of context each side (read window by window, so
+    memory holds one minute of audio plus the per-frame values: about 40 MB for three hours).
     """
     rate, n = audio.sample_rate, audio.num_samples
     sos = butter(4, 70.0, btype="highpass", fs=RATE_HZ, output="sos")
@@ -103,22 +116,18 @@ def frame_features(audio: Audio) -> FrameFeatures:
     done = 0
     for start in range(0, n, chunk):
         lo, hi = max(start - margin, 0), min(start + chunk + margin, n)
-        mono = audio.samples[:, lo:hi].mean(axis=0, dtype=np.float64)
+        mono = audio.read(lo, hi).mean(axis=0, dtype=np.float64)
         if rate != RATE_HZ:
             mono = resample_poly(mono, RATE_HZ, rate)
         mono = sosfilt(sos, mono)
-        feats = _chunk_features(mono)
+        energy, periodicity, f0, cepstra, low_share = _chunk_features(mono)
+        feats = (energy, periodicity, f0, _change_db(cepstra), low_share)
         first = int(round((start - lo) / rate * RATE_HZ / HOP))
         want = min(int(round(min(start + chunk, n) / rate * RATE_HZ / HOP)), total) - done
         for part, values in zip(parts, feats, strict=True):
             part.append(values[first:first + want])
         done += min(want, feats[0].shape[0] - first)
-    energy, periodicity, f0, cepstra, low_share = (np.concatenate(p) for p in parts)
-    change = np.zeros(energy.size)
-    if energy.size > 4:
-        step = np.sqrt(np.mean((cepstra[4:] - cepstra[:-4]) ** 2, axis=1)) / 4
-        change[2:-2] = step
-        change[:2], change[-2:] = step[0], step[-1]
+    energy, periodicity, f0, change, low_share = (np.concatenate(p) for p in parts)
     return FrameFeatures(energy_db=energy, periodicity=periodicity, f0_hz=f0, change_db=change,
                          low_share=low_share)
 
