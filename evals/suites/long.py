@@ -15,7 +15,8 @@ block by block to a temporary folder and removed after use):
   growth over the ten edits against one float32 copy of the track;
 - ``tools``: ``clean`` and ``denoise`` on speech, ``do "remove the clicks"`` on music (1 to 180
   minutes), ``separate --two-stems vocals`` on music (1 and 10 minutes; ``ECHO_EVAL_LONG_SEPARATE``
-  for others). ``ECHO_EVAL_LONG_PARTS=basic,per_edit,phases,tools`` chooses what runs.
+  for others). ``ECHO_EVAL_LONG_PARTS=basic,per_edit,phases,tools`` chooses what runs, and
+  ``ECHO_EVAL_LONG_TOOLS=clean,denoise,declick,separate`` which tools.
 
 Peak RSS is ``ru_maxrss`` of the measured process and its children (``os.wait4``).
 """
@@ -48,6 +49,7 @@ MUSIC = ("general/Kevin_MacLeod_-_Vibe_Ace.hq.ogg",
 MINUTES, QUICK_MINUTES = (1, 10, 60, 180), (1,)
 SEPARATE_MINUTES = (1, 10)
 PARTS = ("basic", "per_edit", "phases", "tools")
+TOOLS = ("clean", "denoise", "declick", "separate")
 
 
 def _bed(names: tuple[str, ...]) -> np.ndarray:
@@ -182,15 +184,20 @@ def _tool(name: str, command: list[str], seconds: float, row: dict) -> dict:
 def _tools(kind: str, wav: Path, seconds: float, tmp: Path, row: dict, minutes: float) -> list[dict]:
     out = tmp / "tool-out.wav"
     rows = []
+    wanted = set(os.environ.get("ECHO_EVAL_LONG_TOOLS", ",".join(TOOLS)).split(","))
     if kind == "speech":
-        rows.append(_tool("clean", _cli("clean", str(wav), "-o", str(out), "-y", "-q"), seconds, row))
-        rows.append(_tool("denoise", _cli("denoise", str(wav), "-o", str(out), "-y", "-q"),
-                          seconds, row))
+        if "clean" in wanted:
+            rows.append(_tool("clean", _cli("clean", str(wav), "-o", str(out), "-y", "-q"),
+                              seconds, row))
+        if "denoise" in wanted:
+            rows.append(_tool("denoise", _cli("denoise", str(wav), "-o", str(out), "-y", "-q"),
+                              seconds, row))
     else:
-        rows.append(_tool("declick", _cli("do", "remove the clicks", "-i", str(wav), "-o",
-                                          str(out), "-y", "-q"), seconds, row))
+        if "declick" in wanted:
+            rows.append(_tool("declick", _cli("do", "remove the clicks", "-i", str(wav), "-o",
+                                              str(out), "-y", "-q"), seconds, row))
         separate_minutes = _minutes("ECHO_EVAL_LONG_SEPARATE", SEPARATE_MINUTES)
-        if minutes in separate_minutes:
+        if "separate" in wanted and minutes in separate_minutes:
             stems = tmp / "stems"
             rows.append(_tool("separate", _cli("separate", str(wav), "-o", str(stems),
                                                "--two-stems", "vocals", "-q"), seconds, row))
