@@ -12,22 +12,29 @@ windows every ``HOP_S``):
 - between phrases: a quiet pause (``MIN_PAUSE_S`` of frames near the floor) touches it on at
   least one side, so fricatives inside words, flanked by voiced sound, are not touched.
 
-Each channel is analysed alone; features are computed block by block (one value per frame is
-kept), so memory is bounded by a block. The gain change ramps over ``RAMP_S`` inside each breath.
+Each channel is analysed alone; features are computed block by block from a window reader (an
+Audio or a session's track view; one value per frame is kept), and the result is an edit list
+(:mod:`tools.core.edits`): the track by reference, new samples only over each breath. So memory
+is bounded by a block and the per-frame values, whatever the length of the track. The gain
+change ramps over ``RAMP_S`` inside each breath; room tone is estimated from the recording as it
+was (not from breaths already replaced).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pydantic import Field
 
 from tools.core.audio import Audio
+from tools.core.edits import Keep, Piece, assemble
 from tools.core.errors import ToolArgumentError, ToolError
 from tools.core.session import Session
-from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
-from tools.inpaint import fill_span
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_pieces, track_field
+from tools.inpaint import SEARCH_RADIUS_S, fill_span
 
 FRAME_S, HOP_S = 0.040, 0.010
 MIN_BREATH_S, MAX_BREATH_S = 0.150, 0.800
@@ -65,10 +72,12 @@ class FrameFeatures:
     centroid_hz: np.ndarray
 
 
-def frame_features(x: np.ndarray, rate: int) -> FrameFeatures:
-    """Per-frame level (dB), voicing, spectral flatness and centroid of ``x`` (1-D)."""
+def frame_features(x: Any, rate: int, *, channel: int | None = None) -> FrameFeatures:
+    """Per-frame level (dB), voicing, spectral flatness and centroid of ``x``: a 1-D array, or
+    with ``channel``, that channel of a reader (``.num_samples``, ``.read(start, stop)``)."""
     frame, hop = int(FRAME_S * rate), int(HOP_S * rate)
-    count = max((x.size - frame) // hop + 1, 0)
+    n = x.size if channel is None else x.num_samples
+    count = max((n - frame) // hop + 1, 0)
     size = 1 << int(np.ceil(np.log2(2 * frame)))
     window = np.hanning(frame)
     window_acf = np.fft.irfft(np.abs(np.fft.rfft(window, size)) ** 2, size)
@@ -78,7 +87,9 @@ def frame_features(x: np.ndarray, rate: int) -> FrameFeatures:
     out = {name: np.zeros(count) for name in ("level", "voicing", "flatness", "centroid")}
     for first in range(0, count, BLOCK_FRAMES):
         idx = np.arange(first, min(first + BLOCK_FRAMES, count))
-        frames = np.asarray(x, dtype=np.float64)[idx[:, None] * hop + np.arange(frame)]
+        lo, hi = first * hop, idx[-1] * hop + frame
+        block = x[lo:hi] if channel is None else x.read(lo, hi)[channel]
+        frames = np.asarray(block, dtype=np.float64)[(idx - first)[:, None] * hop + np.arange(frame)]
         frames = frames - frames.mean(axis=1, keepdims=True)
         out["level"][idx] = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
         power = np.abs(np.fft.rfft(frames * window, size, axis=1)) ** 2
@@ -97,9 +108,10 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
                     strict=True))
 
 
-def find_breaths(x: np.ndarray, rate: int) -> list[tuple[int, int]]:
-    """Breath spans ``(start, stop)`` in samples of ``x`` (1-D)."""
-    f = frame_features(x, rate)
+def find_breaths(x: Any, rate: int, *, channel: int | None = None) -> list[tuple[int, int]]:
+    """Breath spans ``(start, stop)`` in samples of ``x`` (1-D; or ``channel`` of a reader)."""
+    f = frame_features(x, rate, channel=channel)
+    n = x.size if channel is None else x.num_samples
     if f.level_db.size < 3:
         return []
     floor = float(np.percentile(f.level_db, 10))
@@ -128,7 +140,7 @@ def find_breaths(x: np.ndarray, rate: int) -> list[tuple[int, int]]:
         # frames overlap by (FRAME_S - HOP_S): keep the centre part of the edge frames
         lo = start * hop + (frame - hop) // 2
         hi = (stop - 1) * hop + (frame + hop) // 2
-        out.append((lo, min(hi, x.size)))
+        out.append((lo, min(hi, n)))
     return out
 
 
@@ -142,39 +154,77 @@ def _gain_curve(length: int, reduction_db: float, ramp: int) -> np.ndarray:
     return gain
 
 
+def breath_pieces(reader: Any, breaths: list[tuple[int, int, int]], *, reduction_db: float,
+                  remove: bool) -> Iterator[Piece]:
+    """The edit list over ``reader`` (an Audio or a track view) that lowers (or replaces with
+    room tone) each ``(channel, start, stop)`` breath: kept stretches by reference, and the
+    samples of every breath, with those of other channels at the same time, as new samples."""
+    rate, n = reader.sample_rate, reader.num_samples
+    radius = int((SEARCH_RADIUS_S + 1.0) * rate)  # room tone looks this far around a breath
+    edits = []  # (lo, hi, channel, samples) in input samples
+    for c, start, stop in sorted(breaths, key=lambda b: (b[1], b[0])):
+        if remove:
+            lo = max(start - radius, 0)
+            around = reader.read(lo, min(stop + radius, n))[c:c + 1]
+            fill = fill_span(around, start - lo, stop - lo, rate, method="room_tone")
+            edits.append((fill.start + lo, fill.stop + lo, c, fill.samples[0]))
+        else:
+            gain = _gain_curve(stop - start, reduction_db, int(RAMP_S * rate))
+            edits.append((start, stop, c, reader.read(start, stop)[c] * gain))
+    at = 0
+    while edits:
+        lo, hi = edits[0][0], edits[0][1]
+        group = [edits.pop(0)]
+        while edits and edits[0][0] < hi:  # overlapping edits (other channels) go together
+            hi = max(hi, edits[0][1])
+            group.append(edits.pop(0))
+        lo = max(lo, at)
+        if lo >= hi:
+            continue
+        if lo > at:
+            yield Keep(at, lo)
+        block = np.array(reader.read(lo, hi), dtype=np.float32)
+        for a, b, c, samples in group:
+            first = max(a, lo)
+            block[c, first - lo:b - lo] = samples[first - a:b - a]
+        yield block
+        at = hi
+    if at < n:
+        yield Keep(at, n)
+
+
+def detect_breaths(reader: Any) -> list[tuple[int, int, int]]:
+    """Every breath of ``reader`` (an Audio or a track view) as ``(channel, start, stop)``."""
+    return [(c, start, stop) for c in range(reader.channels)
+            for start, stop in find_breaths(reader, reader.sample_rate, channel=c)]
+
+
 def reduce_breaths(audio: Audio, *, reduction_db: float = 12.0, remove: bool = False) -> Breaths:
     """Lower (or replace with room tone) the breaths of every channel, each channel alone."""
     if not 1 <= reduction_db <= 60:
         raise ToolArgumentError(f"reduction_db={reduction_db:g} must be from 1 to 60 dB")
-    rate = audio.sample_rate
-    out = np.array(audio.samples, dtype=np.float32)
-    found = []
-    for c, x in enumerate(audio.samples):
-        for start, stop in find_breaths(x, rate):
-            if remove:
-                fill = fill_span(out[c : c + 1], start, stop, rate, method="room_tone")
-                out[c, fill.start : fill.stop] = fill.samples[0]
-            else:
-                out[c, start:stop] *= _gain_curve(stop - start, reduction_db, int(RAMP_S * rate))
-            found.append((c, start, stop))
-    return Breaths(audio.replace(out), tuple(found))
+    found = detect_breaths(audio)
+    pieces = list(breath_pieces(audio, found, reduction_db=reduction_db, remove=remove))
+    return Breaths(assemble(audio, pieces) if found else audio, tuple(found))
 
 
 def _run(session: Session, args: Args) -> ToolResult:
-    audio = session.audio(args.track)
-    done = reduce_breaths(audio, reduction_db=args.reduction_db, remove=args.remove)
-    rate = audio.sample_rate
-    if not done.breaths:
+    name = session.resolve_track(args.track)
+    view = session.track(name)  # read window by window: long tracks never sit in memory
+    found = detect_breaths(view)
+    rate = view.sample_rate
+    if not found:
         raise ToolError("found no breaths: no pause holds the soft, noisy, unvoiced sound of a "
                         "breath")
-    times = sorted({round(s / rate, 2) for _, s, _ in done.breaths})
+    times = sorted({round(s / rate, 2) for _, s, _ in found})
     shown = ", ".join(f"{t:.2f} s" for t in times[:8]) + (" ..." if len(times) > 8 else "")
     action = "replaced with room tone" if args.remove else f"lowered by {args.reduction_db:g} dB"
     summary = f"{len(times)} breath(s) {action}" + (f" at {shown}" if times else "")
     data = {"breaths": len(times), "breath_times_s": times[:200],
-            "spans_s": [(round(s / rate, 3), round(e / rate, 3)) for _, s, e in done.breaths[:200]]}
-    return commit_edit(session, args.track, done.audio, tool="reduce_breaths", args=args,
-                       summary=summary, data=data)
+            "spans_s": [(round(s / rate, 3), round(e / rate, 3)) for _, s, e in found[:200]]}
+    pieces = breath_pieces(view, found, reduction_db=args.reduction_db, remove=args.remove)
+    return commit_pieces(session, name, pieces, tool="reduce_breaths", args=args,
+                         summary=summary, data=data)
 
 
 TOOL = Tool(
