@@ -7,8 +7,10 @@ surroundings (``EDGE_S`` on each side) are both active (within ``ACTIVE_RANGE_DB
 loud parts, and above ``ACTIVE_FLOOR_DB``) is a dropout. Digital silence after a fade or at
 either end of the track is left alone, and so are runs at a non-zero value that recurs in
 ``CLIPPING_PLATEAUS`` or more runs: those are clipping (see ``declip``). Each dropout, widened by ``PAD_S`` to cover a torn edge, is filled by
-:func:`tools.inpaint.fill_span` on its channel alone (AR up to 80 ms, then a copied stretch or
-room tone); one that cannot be filled believably is reported and left as it is.
+:func:`tools.inpaint.fill_span` on its channel alone, by the inpaint default for its length
+(``tools.inpaint.DEFAULT_BY_GAP_S``: AR up to 10 ms, then the pitch-aware fills and AR as the
+PLCMOS table chose, room tone in a pause); one that cannot be filled believably is reported and
+left as it is.
 
 The scan runs block by block, so memory is bounded by a block (plus the dropouts themselves).
 """

@@ -4,7 +4,8 @@ Five methods; unless the caller names one, a pause gets room tone and any other 
 ``DEFAULT_BY_GAP_S`` for its length (the best PLCMOS v2 on the repair suite's dev speech):
 
 - ``ar``: two-sided least-squares AR interpolation (:mod:`tools.algorithms.ar`), each channel alone. Best for
-  short gaps (up to ``AUTO_AR_MAX_S``); refused beyond ``AR_MAX_S``, where its fill fades out.
+  short gaps (the default up to ``AUTO_AR_MAX_S``, and again from 50 to 100 ms); refused beyond
+  ``AR_MAX_S``, where its fill fades out.
 - ``ar_pitch``: LSAR with a model long enough to hold the voice's pitch period, fitted to 128 ms
   on each side and re-fitted once (:func:`tools.algorithms.gap_fill.ar_pitch_fill`); speech gaps
   up to ``AR_PITCH_MAX_S``.
@@ -38,11 +39,18 @@ from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
 
 Method = Literal["auto", "ar", "ar_pitch", "periodic", "similarity", "room_tone"]
-AUTO_AR_MAX_S = 0.030
+AUTO_AR_MAX_S = 0.010
 AR_MAX_S = 0.100
 AR_PITCH_MAX_S = PERIODIC_MAX_S = 0.300
-# the default for a gap in sound, by length (up to the first bound that holds), beyond: similarity
-DEFAULT_BY_GAP_S = ((AUTO_AR_MAX_S, "ar"), (0.250, "ar_pitch"))
+# the default for a gap in sound, by length (up to the first bound that holds), beyond: similarity.
+# Each bound is a gap length of the repair suite's PLCMOS table, and its method the best PLCMOS
+# on dev speech at that length (issue 15; dev, 10 excerpts: 20 ms periodic 3.21 / ar 3.19, 50 ms
+# ar_pitch 3.09, 100 ms ar 3.12 / ar_pitch 3.11, 250 ms ar_pitch 2.81). Neighbours differ by
+# 0.01 to 0.02 there, about the spread between excerpts. Up to 10 ms (below the table) AR, whose
+# fill is then near exact (the suite's SNR rows).
+DEFAULT_BY_GAP_S = ((AUTO_AR_MAX_S, "ar"), (0.020, "periodic"), (0.050, "ar_pitch"),
+                    (0.100, "ar"), (0.250, "ar_pitch"))
+MODEL_METHODS = ("ar", "ar_pitch", "periodic")
 # ... except that a gap longer than this whose surroundings recur this closely is copied
 CLOSE_MATCH_FROM_S, CLOSE_MATCH_DB = 0.050, 7.0
 SIMILARITY_MAX_S = 4.0
@@ -290,7 +298,8 @@ def splice(samples: np.ndarray, start: int, stop: int, source: int, rate: int) -
 
 def choose_method(samples: np.ndarray, start: int, stop: int, rate: int) -> str:
     """'room_tone' inside pauses; otherwise ``DEFAULT_BY_GAP_S``'s method for the gap's length
-    ('ar' up to 30 ms, 'ar_pitch' up to 250 ms), 'similarity' beyond."""
+    (ar up to 10 ms, periodic to 20, ar_pitch to 50, ar to 100, ar_pitch to 250 ms),
+    'similarity' beyond."""
     length_s = (stop - start) / rate
     if length_s >= ROOM_TONE_MIN_S and is_pause(samples, start, stop, rate):
         return "room_tone"
@@ -305,12 +314,12 @@ def fill_span(samples: np.ndarray, start: int, stop: int, rate: int, *,
     match = None
     if method == "auto":
         method = choose_method(samples, start, stop, rate)
-        if method == "ar_pitch" and length_s > CLOSE_MATCH_FROM_S:
+        if method in MODEL_METHODS and length_s > CLOSE_MATCH_FROM_S:
             try:  # a near-exact repetition (music, a loop) is copied: closer than any model
                 match = find_match(samples, start, stop, rate)
             except ToolError:
                 match = None
-            method = "similarity" if match and match[1] <= CLOSE_MATCH_DB else "ar_pitch"
+            method = "similarity" if match and match[1] <= CLOSE_MATCH_DB else method
     limits = {"ar": AR_MAX_S, "ar_pitch": AR_PITCH_MAX_S, "periodic": PERIODIC_MAX_S,
               "similarity": SIMILARITY_MAX_S, "room_tone": ROOM_TONE_MAX_S}
     if length_s > limits[method]:
