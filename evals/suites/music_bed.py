@@ -105,19 +105,24 @@ def _grid(regions, seconds: float) -> np.ndarray:
     return on
 
 
-def detection(split: str) -> dict:
+def detection(split: str) -> list[dict]:
+    """Precision / recall by time per noise condition and over all of them."""
     from tools.algorithms.music_detect import music_regions
 
-    tp = fp = fn = 0
+    counts: dict[str, list[int]] = {}
     for k in range(4):
         for noise, snr in CONDITIONS:
             x, _, truth = make_mix(split, k, noise=noise, snr_db=snr)
             seconds = len(x) / RATE
             found, real = _grid(music_regions(x[None], RATE), seconds), _grid([truth], seconds)
-            tp, fp, fn = (tp + int(np.sum(found & real)), fp + int(np.sum(found & ~real)),
-                          fn + int(np.sum(~found & real)))
-    return {"split": split, "mixes": 4 * len(CONDITIONS),
-            "precision": round(tp / max(tp + fp, 1), 3), "recall": round(tp / max(tp + fn, 1), 3)}
+            for key in (f"{noise} {snr:g} dB", "all"):
+                c = counts.setdefault(key, [0, 0, 0])
+                c[0] += int(np.sum(found & real))
+                c[1] += int(np.sum(found & ~real))
+                c[2] += int(np.sum(~found & real))
+    return [{"split": split, "noise": key, "mixes": 4 if key != "all" else 4 * len(CONDITIONS),
+             "precision": round(tp / max(tp + fp, 1), 3), "recall": round(tp / max(tp + fn, 1), 3)}
+            for key, (tp, fp, fn) in counts.items()]
 
 
 def separation(split: str, *, mixes: int = 4) -> dict:

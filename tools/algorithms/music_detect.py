@@ -40,6 +40,7 @@ N_FFT, HOP = 1024, 256
 WINDOW_S, STEP_S = 1.0, 0.5
 FLOOR_PERCENTILE = 20
 BAND_HZ = (60.0, 4000.0)
+STEADY_RATIO = 2.0  # a floor counts only 3 dB above its lowest within +-stationary_s
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,11 @@ def music_scores(reader: Any, sample_rate: int, settings: MusicSettings = MusicS
         lo, hi = max(i - reach, first), min(i + reach + 1, first + len(buffer))
         near = floors[lo - first:hi - first]
         level = float(np.median([lv for _, lv in list(buffer)[lo - first:hi - first]]))
-        steady = near.min(axis=0)
+        steady = near.min(axis=0)  # what stays for good (hum, steady tones, the noise floor)
+        moving = np.where(here > STEADY_RATIO * steady, here - steady, 0.0)
         local = median_filter(here, size=15, mode="nearest")
-        peaks = (here > ratio * local) & band
-        tonal = float(np.maximum(here - steady, 0.0)[peaks].sum())
+        peaks = (moving > ratio * local) & band
+        tonal = float(moving[peaks].sum())
         return 10 * np.log10(tonal / max(level, 1e-12) + 1e-9)
 
     first = 0
