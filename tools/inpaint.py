@@ -44,10 +44,9 @@ AR_MAX_S = 0.100
 AR_PITCH_MAX_S = PERIODIC_MAX_S = 0.300
 # the default for a gap in sound, by length (up to the first bound that holds), beyond: similarity.
 # Each bound is a gap length of the repair suite's PLCMOS table, and its method the best PLCMOS
-# on dev speech at that length (issue 15; dev, 10 excerpts: 20 ms periodic 3.21 / ar 3.19, 50 ms
-# ar_pitch 3.09, 100 ms ar 3.12 / ar_pitch 3.11, 250 ms ar_pitch 2.81). Neighbours differ by
-# 0.01 to 0.02 there, about the spread between excerpts. Up to 10 ms (below the table) AR, whose
-# fill is then near exact (the suite's SNR rows).
+# on dev speech there (issue 15: 20 ms periodic 3.21 / ar 3.19, 50 ms ar_pitch 3.09, 100 ms ar
+# 3.12 / ar_pitch 3.11, 250 ms ar_pitch 2.81; neighbours differ by about the excerpts' spread).
+# Up to 10 ms (below the table) AR, whose fill is then near exact (the suite's SNR rows).
 DEFAULT_BY_GAP_S = ((AUTO_AR_MAX_S, "ar"), (0.020, "periodic"), (0.050, "ar_pitch"),
                     (0.100, "ar"), (0.250, "ar_pitch"))
 MODEL_METHODS = ("ar", "ar_pitch", "periodic")
