@@ -161,24 +161,28 @@ def breath_pieces(reader: Any, breaths: list[tuple[int, int, int]], *, reduction
     samples of every breath, with those of other channels at the same time, as new samples."""
     rate, n = reader.sample_rate, reader.num_samples
     radius = int((SEARCH_RADIUS_S + 1.0) * rate)  # room tone looks this far around a breath
-    edits = []  # (lo, hi, channel, samples) in input samples
-    for c, start, stop in sorted(breaths, key=lambda b: (b[1], b[0])):
-        if remove:
-            lo = max(start - radius, 0)
-            around = reader.read(lo, min(stop + radius, n))[c:c + 1]
-            fill = fill_span(around, start - lo, stop - lo, rate, method="room_tone")
-            edits.append((fill.start + lo, fill.stop + lo, c, fill.samples[0]))
-        else:
-            gain = _gain_curve(stop - start, reduction_db, int(RAMP_S * rate))
-            edits.append((start, stop, c, reader.read(start, stop)[c] * gain))
-    at = 0
-    while edits:
-        lo, hi = edits[0][0], edits[0][1]
-        group = [edits.pop(0)]
-        while edits and edits[0][0] < hi:  # overlapping edits (other channels) go together
-            hi = max(hi, edits[0][1])
-            group.append(edits.pop(0))
-        lo = max(lo, at)
+
+    def edits() -> Iterator[tuple[int, int, int, np.ndarray]]:  # (lo, hi, channel, samples), lazily
+        for c, start, stop in sorted(breaths, key=lambda b: (b[1], b[0])):
+            if remove:
+                lo = max(start - radius, 0)
+                around = reader.read(lo, min(stop + radius, n))[c:c + 1]
+                fill = fill_span(around, start - lo, stop - lo, rate, method="room_tone")
+                yield fill.start + lo, fill.stop + lo, c, fill.samples[0]
+            else:
+                gain = _gain_curve(stop - start, reduction_db, int(RAMP_S * rate))
+                yield start, stop, c, reader.read(start, stop)[c] * gain
+
+    at, pending = 0, edits()
+    ahead = next(pending, None)
+    while ahead is not None:
+        group, hi = [ahead], ahead[1]
+        ahead = next(pending, None)
+        while ahead is not None and ahead[0] < hi:  # overlapping edits (other channels) go together
+            hi = max(hi, ahead[1])
+            group.append(ahead)
+            ahead = next(pending, None)
+        lo = max(group[0][0], at)
         if lo >= hi:
             continue
         if lo > at:
