@@ -188,7 +188,7 @@ class Chat:
 
     def cmd_tracks(self, rest: list[str]) -> None:
         current = self.session.current_track
-        lines = [f"{'*' if t == current else ' '} {t}  {self.session.audio(t).duration_s:.2f} s"
+        lines = [f"{'*' if t == current else ' '} {t}  {self.session.track(t).duration_s:.2f} s"
                  for t in self.session.tracks]
         self.say("\n".join(lines) or "No tracks: /open FILE.")
 

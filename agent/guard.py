@@ -48,7 +48,7 @@ def untrusted_parts(data: dict[str, Any]) -> dict[str, Any]:
 
 def _removed_fraction(session: Session, name: str, values: dict[str, Any]) -> float | None:
     try:
-        duration = session.audio(values.get("track")).duration_s
+        duration = session.track(values.get("track")).duration_s
         start = float(values.get("start_s") or 0.0)
         end = min(float(values["end_s"]), duration) if values.get("end_s") is not None else duration
     except (ToolArgumentError, KeyError, TypeError, ValueError):

@@ -112,7 +112,7 @@ def session_context(session: Session) -> str:
         return "The session has no tracks yet."
     lines = []
     for name in session.tracks:
-        audio = session.audio(name)
+        audio = session.track(name)  # a window reader: no samples are read
         mark = " (current)" if name == session.current_track else ""
         lines.append(f"- track {name}{mark}: {audio.duration_s:.3f} s, {audio.sample_rate} Hz, "
                      f"{audio.channels} channel(s)")

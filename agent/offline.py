@@ -25,7 +25,7 @@ class OfflineAgent:
 
     def plan(self, session: Session, request: str):
         """The calls ``request`` would make on ``session`` now (raises NotUnderstood)."""
-        duration = session.audio().duration_s if session.tracks else None
+        duration = session.track().duration_s if session.tracks else None  # no samples read
         return plan_request(request, duration_s=duration)
 
     def respond(self, session: Session, request: str, *,
