@@ -11,6 +11,7 @@ from conftest import sine
 from agent.guard import _removed_fraction
 from agent.llm import session_context
 from agent.offline import OfflineAgent
+from tools.core.audio import Audio
 from tools.core.session import Session
 
 RATE = 16_000
@@ -46,3 +47,20 @@ def test_do_declick_streams(session):
     assert view.num_samples == 3 * RATE
     out = view.read(RATE + 50, RATE + 150)[0]
     assert np.max(np.abs(out)) < 0.35  # the click (0.9 over a 0.3 tone) is repaired
+
+
+def test_pause_removal_streams(session, monkeypatch):
+    import tools.remove_disfluencies as module
+    from agent.base import run_call
+
+    monkeypatch.setattr(module, "session_transcript", lambda s, t: (None, "acoustic only"))
+    rng = np.random.default_rng(3)
+    t = np.arange(int(1.5 * RATE)) / RATE
+    voiced = (np.sin(2 * np.pi * 140 * t) + 0.6 * np.sin(2 * np.pi * 280 * t)
+              + 0.3 * np.sin(2 * np.pi * 420 * t)) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)) ** 2
+    talk = (0.2 * voiced).astype(np.float32)[None, :]
+    room = (1e-4 * rng.standard_normal((1, int(2.5 * RATE)))).astype(np.float32)
+    session.add_track("talk", Audio(np.concatenate([talk, room, talk], axis=1), RATE))
+    record = run_call(session, "remove_disfluencies", {"kinds": ["pause"], "track": "talk"})
+    assert record.ok, record.text
+    assert session.track("talk").duration_s < 5.5 - 1.0, record.text  # most of the pause is gone

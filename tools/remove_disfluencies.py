@@ -23,13 +23,19 @@ from tools.algorithms.disfluency import (
     check_level,
     detect_disfluencies,
 )
-from tools.algorithms.render_cuts import Cut, cut_record, render_cuts
+from tools.algorithms.render_cuts import (
+    Cut,
+    cut_record,
+    plan_render,
+    render_cuts,
+    render_pieces,
+)
 from tools.algorithms.speech_frames import FrameFeatures, frame_features, silences
 from tools.algorithms.transcript import FILLERS_EN, Transcript
 from tools.core.audio import Audio
 from tools.core.errors import ToolArgumentError
 from tools.core.session import Session
-from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_pieces, described, track_field
 
 log = logging.getLogger(__name__)
 _TOUCH_S = 0.05  # a silence this close to a removal's edge is part of it
@@ -270,16 +276,22 @@ def summarize(cuts: list[Cut], detections: list[Detection]) -> str:
 
 
 def _run(session: Session, args: Args) -> ToolResult:
-    audio = session.audio(args.track)
+    view = session.track(args.track)  # read window by window, like ``echo-agent clean``
     transcript, backend_line = session_transcript(session, args.track)
-    result = remove_disfluencies(audio, transcript, level=args.level, kinds=args.kinds,
-                                 max_pause_s=args.max_pause_s, keep_pause_s=args.keep_pause_s,
-                                 word=args.word, occurrence=args.occurrence)
-    summary = summarize(result.cuts, result.detections)
-    cuts = [cut_record(c) for c in result.cuts[:DATA_CUT_LIMIT]]
-    out = commit_edit(session, args.track, result.audio, tool="remove_disfluencies", args=args,
-                      summary=summary, data={"cuts": cuts, "cuts_total": len(result.cuts),
-                                             "transcript": backend_line})
+    cuts, found = find_cuts(view, transcript, level=args.level, kinds=args.kinds,
+                            max_pause_s=args.max_pause_s, keep_pause_s=args.keep_pause_s)
+    cuts = select_cuts(cuts, word=args.word, occurrence=args.occurrence)
+    summary = summarize(cuts, found)
+    data = {"cuts": [cut_record(c) for c in cuts[:DATA_CUT_LIMIT]], "cuts_total": len(cuts),
+            "transcript": backend_line}
+    name = session.resolve_track(args.track)
+    plan = plan_render(view, cuts)
+    if plan.seams:  # kept stretches by reference, new samples only at the seams
+        out = commit_pieces(session, name, render_pieces(view, plan), tool="remove_disfluencies",
+                            args=args, summary=summary, data=data)
+    else:
+        out = described(session, name, None, summary=summary, duration_s=view.duration_s,
+                        data=data)
     return ToolResult(text=f"{out.text}; {backend_line}", data=out.data, changed=out.changed)
 
 
