@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,8 +29,8 @@ def data_dir() -> Path:
 def new_session_dir(label: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     root = data_dir() / "sessions"
-    root.mkdir(parents=True, exist_ok=True)
-    return root / f"{stamp}-{label}-{os.getpid()}"
+    root.mkdir(parents=True, exist_ok=True)  # made here, empty: two in one second never collide
+    return Path(tempfile.mkdtemp(prefix=f"{stamp}-{label}-{os.getpid()}-", dir=root))
 
 
 def open_input(session: Session, path: str | os.PathLike, *, name: str | None = None) -> str:

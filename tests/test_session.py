@@ -141,3 +141,13 @@ def test_sigkill_during_a_run_loses_no_committed_version(tmp_path, write, kill_a
         session.commit({session.current_track: gain(session.audio(), gain_db=1)}, tool="gain",
                        summary="after the crash")
         assert len(session.history()) == len(history) + 1
+
+
+def test_new_session_dirs_in_one_second_do_not_collide(tmp_path, monkeypatch):
+    from agent.workspace import new_session_dir
+
+    monkeypatch.setenv("ECHO_AGENT_HOME", str(tmp_path))
+    monkeypatch.setattr("time.strftime", lambda fmt: "20261204-010203")  # the same second
+    first, second = new_session_dir("batch"), new_session_dir("batch")
+    assert first != second and first.parent == second.parent
+    assert first.name.startswith("20261204-010203-batch-") and not any(first.iterdir())
