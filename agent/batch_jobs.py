@@ -137,14 +137,10 @@ def _run_steps(session, steps) -> list[str]:
     """Run ``steps`` one by one; a repair step that finds nothing to repair ("found no clicks:
     ...") is noted and passed over, since a clean file is no failure of the batch."""
     from agent.plan import PlanError, run_plan
-    from agent.presets import batch_tool
 
     texts = []
     for step in steps:
         try:
-            if (extra := batch_tool(step.tool)) is not None:
-                texts.append(_run_extra(session, extra, step))
-                continue
             texts += [r.text for r in run_plan(session, [step])]
         except PlanError as exc:
             if step.tool not in REPAIR_TOOLS or "found no" not in str(exc):
@@ -152,19 +148,6 @@ def _run_steps(session, steps) -> list[str]:
             found = "found no" + str(exc).split("found no", 1)[1].split(":")[0]
             texts.append(f"{step.tool}: {found}, nothing to repair")
     return texts
-
-
-def _run_extra(session, tool, step) -> str:
-    """A step whose tool :mod:`agent.presets` provides (not yet in tools.registry)."""
-    from agent.plan import PlanError
-    from tools.core.errors import EchoError
-    from tools.registry import validate_call
-
-    try:
-        _, args = validate_call(step.tool, step.args, tools=(tool,))
-        return tool.run(session, args).text
-    except EchoError as exc:
-        raise PlanError(1, step.tool, str(exc)) from None
 
 
 def _instructions(session, recipe: dict[str, Any]) -> list[str]:

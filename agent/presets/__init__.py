@@ -139,48 +139,22 @@ def substitute(args: dict[str, Any], names: dict[str, Any], *, track: str | None
     return out
 
 
-# Tools that batch plans may use before tools.registry lists them (module with a TOOL record)
-BATCH_TOOLS = {"remove_music_bed": "tools.remove_music_bed"}
-
-
-def batch_tool(name: str):
-    """The Tool record of a step that tools.registry does not list but batch plans may use
-    (:data:`BATCH_TOOLS`); None for a registry tool (or an unknown name)."""
-    import importlib
-
-    from tools.registry import TOOLS
-
-    if name not in BATCH_TOOLS or any(tool.name == name for tool in TOOLS):
-        return None
-    return importlib.import_module(BATCH_TOOLS[name]).TOOL
-
-
 def _fields(tool: str) -> set[str]:
     from tools.registry import get_tool
 
-    record = batch_tool(tool) or get_tool(tool)
-    return set(record.args_model.model_fields)
+    return set(get_tool(tool).args_model.model_fields)
 
 
 def check_recipe(recipe: dict[str, Any]) -> None:
     """Validate every step with stand-in track names before any file is processed."""
-    from agent.plan import PlanError, PlanStep, validate_plan
-    from tools.core.errors import ToolArgumentError
-    from tools.registry import validate_call
+    from agent.plan import PlanStep, validate_plan
 
     names = {"reference": "reference", "tracks": ["a", "b"], "first": "a"}
     for what, track in (("each", "b"), ("steps", None)):
         steps = [PlanStep(step["tool"], substitute(step["args"], names, track=track,
                                                    tool=step["tool"]) or {})
                  for step in recipe[what]]
-        for number, step in enumerate(steps, start=1):
-            extra = batch_tool(step.tool)
-            if extra is not None:
-                try:
-                    validate_call(step.tool, step.args, tools=(extra,))
-                except ToolArgumentError as exc:
-                    raise PlanError(number, step.tool, str(exc)) from None
-        validate_plan([step for step in steps if batch_tool(step.tool) is None])
+        validate_plan(steps)
 
 
 def describe(name: str) -> str:
