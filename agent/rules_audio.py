@@ -21,6 +21,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                             "remove filler words and repetitions"),
     "denoise": ("denoise this", "clean up the hiss", "reduce the background noise a little"),
     "separate": ("extract the vocals", "give me the drums alone", "split it into stems"),
+    "remove_music_bed": ("remove the background music", "take the music out from under the voice",
+                         "get rid of the music bed"),
     "remix": ("make a karaoke version", "make an acapella"),
     "duck": ("turn the music down 10 dB under the speech",),
     "match_loudness": ("make guest as loud as host",),
@@ -181,6 +183,18 @@ def separate(c: Clause, st) -> str | None:
     return None
 
 
+def music_bed(c: Clause, st) -> str | None:
+    """'remove the background music': music under speech, removed only where it plays."""
+    music = r"(?:the )?(?:background music|music bed|bed music|backing music|music)"
+    verb = r"\b(?:remove|strip|get rid of|take out|lose|kill|clean out|filter out|suppress)\b"
+    if not (c.search(verb + r".*\b" + music + r"\b") or c.search(r"\btake " + music + r" out\b")):
+        return None
+    if c.search(r"\d|\b(?:start|end|beginning|intro|outro|first|last|between|from)\b(?! under)"):
+        return None  # a stretch of the track: the edit rules (cut, trim) read it
+    st.add(c, "remove_music_bed", {})
+    return "remove_music_bed"
+
+
 def duck(c: Clause, st) -> str | None:
     if not (c.search(r"\bduck\w*\b") or (
             c.search(r"\bmusic\b|\bbackground\b|\bbed\b") and c.search(r"\b(?:under|while|during|"
@@ -257,4 +271,4 @@ def repair(c: Clause, st) -> str | None:
     return None
 
 
-RULES = (transcribe, locate, repair, denoise, separate, duck, match, disfluencies)
+RULES = (transcribe, locate, repair, denoise, music_bed, separate, duck, match, disfluencies)
