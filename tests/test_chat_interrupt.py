@@ -24,10 +24,11 @@ SENTENCES = ("Good morning and welcome to the show.", "Um, today we talk about r
 
 @pytest.fixture(scope="module")
 def talk(tmp_path_factory):
-    """About 20 s of espeak speech: five sentences, 1.5 s pauses, a little noise (22.05 kHz)."""
+    """About 40 s of espeak speech: five sentences twice, 1.5 s pauses, a little noise (22.05 kHz);
+    long enough that pocketsphinx is still decoding 1 s after it starts on an idle machine."""
     folder = tmp_path_factory.mktemp("talk")
     parts, rate = [], 22_050
-    for number, text in enumerate(SENTENCES):
+    for number, text in enumerate(SENTENCES * 2):
         x, rate = sf.read(espeak(text, folder / f"s{number}.wav"))
         parts += [x, np.zeros(int(1.5 * rate))]
     y = np.concatenate(parts)
