@@ -72,7 +72,7 @@ def test_the_default_by_gap_length_and_its_limits():
     assert choose_method(y[None], START, START + 160, RATE) == "ar"          # 10 ms
     assert choose_method(y[None], START, START + 320, RATE) == "periodic"    # 20 ms
     assert choose_method(y[None], START, START + 800, RATE) == "ar_pitch"    # 50 ms
-    assert choose_method(y[None], START, START + 1600, RATE) == "ar"         # 100 ms
+    assert choose_method(y[None], START, START + 1600, RATE) == "ar_pitch"   # 100 ms
     assert choose_method(y[None], START, START + 4000, RATE) == "ar_pitch"   # 250 ms
     assert choose_method(y[None], START, START + 6400, RATE) == "similarity"  # 400 ms
     assert fill_span(y[None], START, START + 4000, RATE).method == "ar_pitch"

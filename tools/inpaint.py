@@ -4,7 +4,7 @@ Five methods; unless the caller names one, a pause gets room tone and any other 
 ``DEFAULT_BY_GAP_S`` for its length (the best PLCMOS v2 on the repair suite's dev speech):
 
 - ``ar``: two-sided least-squares AR interpolation (:mod:`tools.algorithms.ar`), each channel alone. Best for
-  short gaps (the default up to ``AUTO_AR_MAX_S``, and again from 50 to 100 ms); refused beyond
+  short gaps (the default up to ``AUTO_AR_MAX_S``); refused beyond
   ``AR_MAX_S``, where its fill fades out.
 - ``ar_pitch``: LSAR with a model long enough to hold the voice's pitch period, fitted to 128 ms
   on each side and re-fitted once (:func:`tools.algorithms.gap_fill.ar_pitch_fill`); speech gaps
@@ -44,11 +44,10 @@ AR_MAX_S = 0.100
 AR_PITCH_MAX_S = PERIODIC_MAX_S = 0.300
 # the default for a gap in sound, by length (up to the first bound that holds), beyond: similarity.
 # Each bound is a gap length of the repair suite's PLCMOS table, and its method the best PLCMOS
-# on dev speech there (issue 15: 20 ms periodic 3.21 / ar 3.19, 50 ms ar_pitch 3.09, 100 ms ar
-# 3.12 / ar_pitch 3.11, 250 ms ar_pitch 2.81; neighbours differ by about the excerpts' spread).
+# on dev speech there (issue 15: 20 ms periodic 3.21 / ar 3.19, 50 ms ar_pitch 3.09, 250 ms
+# ar_pitch 2.81; at 100 ms ar 3.117 / ar_pitch 3.112 tie (< 0.02): the simpler rule, ar_pitch).
 # Up to 10 ms (below the table) AR, whose fill is then near exact (the suite's SNR rows).
-DEFAULT_BY_GAP_S = ((AUTO_AR_MAX_S, "ar"), (0.020, "periodic"), (0.050, "ar_pitch"),
-                    (0.100, "ar"), (0.250, "ar_pitch"))
+DEFAULT_BY_GAP_S = ((AUTO_AR_MAX_S, "ar"), (0.020, "periodic"), (0.250, "ar_pitch"))
 MODEL_METHODS = ("ar", "ar_pitch", "periodic")
 # ... except that a gap longer than this whose surroundings recur this closely is copied
 CLOSE_MATCH_FROM_S, CLOSE_MATCH_DB = 0.050, 7.0
@@ -297,7 +296,7 @@ def splice(samples: np.ndarray, start: int, stop: int, source: int, rate: int) -
 
 def choose_method(samples: np.ndarray, start: int, stop: int, rate: int) -> str:
     """'room_tone' inside pauses; otherwise ``DEFAULT_BY_GAP_S``'s method for the gap's length
-    (ar up to 10 ms, periodic to 20, ar_pitch to 50, ar to 100, ar_pitch to 250 ms),
+    (ar up to 10 ms, periodic to 20, ar_pitch to 250 ms),
     'similarity' beyond."""
     length_s = (stop - start) / rate
     if length_s >= ROOM_TONE_MIN_S and is_pause(samples, start, stop, rate):
