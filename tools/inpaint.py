@@ -3,9 +3,8 @@
 Five methods; unless the caller names one, a pause gets room tone and any other gap the method of
 ``DEFAULT_BY_GAP_S`` for its length (the best PLCMOS v2 on the repair suite's dev speech):
 
-- ``ar``: two-sided least-squares AR interpolation (:mod:`tools.algorithms.ar`), each channel alone. Best for
-  short gaps (the default up to ``AUTO_AR_MAX_S``); refused beyond
-  ``AR_MAX_S``, where its fill fades out.
+- ``ar``: two-sided least-squares AR interpolation (:mod:`tools.algorithms.ar`), each channel
+  alone; refused beyond ``AR_MAX_S``, where its fill fades out.
 - ``ar_pitch``: LSAR with a model long enough to hold the voice's pitch period, fitted to 128 ms
   on each side and re-fitted once (:func:`tools.algorithms.gap_fill.ar_pitch_fill`); speech gaps
   up to ``AR_PITCH_MAX_S``.
@@ -18,8 +17,8 @@ Five methods; unless the caller names one, a pause gets room tone and any other 
 - ``room_tone``: noise shaped like the recording's quietest parts, at the local noise-floor level,
   for pauses and silences; each channel alone.
 
-The current content of the span is ignored. The work reads a window of at most
-``SEARCH_RADIUS_S`` around the gap, so memory is bounded by that window, not the file.
+The span's content is ignored. Only ``SEARCH_RADIUS_S`` around the gap is read (:func:`fill_gap`),
+and the session keeps the rest of the track's blocks (an edit list): memory and disk follow the gap.
 """
 
 from __future__ import annotations
@@ -34,9 +33,10 @@ from scipy.signal import fftconvolve
 
 from tools.algorithms import ar, gap_fill
 from tools.core.audio import Audio
+from tools.core.edits import Keep
 from tools.core.errors import ToolArgumentError, ToolError
 from tools.core.session import Session
-from tools.core.tool import Tool, ToolArgs, ToolResult, commit_edit, track_field
+from tools.core.tool import Tool, ToolArgs, ToolResult, commit_pieces, track_field
 
 Method = Literal["auto", "ar", "ar_pitch", "periodic", "similarity", "room_tone"]
 AUTO_AR_MAX_S = 0.010
@@ -100,9 +100,6 @@ class Fill:
         out = np.array(samples, dtype=np.float64)
         out[:, self.start : self.stop] = self.samples
         return out
-
-
-# ----------------------------------------------------------------------------- levels
 
 
 def _frame_power(x: np.ndarray, frame: int) -> np.ndarray:
@@ -295,9 +292,8 @@ def splice(samples: np.ndarray, start: int, stop: int, source: int, rate: int) -
 
 
 def choose_method(samples: np.ndarray, start: int, stop: int, rate: int) -> str:
-    """'room_tone' inside pauses; otherwise ``DEFAULT_BY_GAP_S``'s method for the gap's length
-    (ar up to 10 ms, periodic to 20, ar_pitch to 250 ms),
-    'similarity' beyond."""
+    """'room_tone' inside pauses, else ``DEFAULT_BY_GAP_S``'s method for the length, 'similarity'
+    beyond."""
     length_s = (stop - start) / rate
     if length_s >= ROOM_TONE_MIN_S and is_pause(samples, start, stop, rate):
         return "room_tone"
@@ -316,7 +312,7 @@ def fill_span(samples: np.ndarray, start: int, stop: int, rate: int, *,
             try:  # a near-exact repetition (music, a loop) is copied: closer than any model
                 match = find_match(samples, start, stop, rate)
             except ToolError:
-                match = None
+                pass
             method = "similarity" if match and match[1] <= CLOSE_MATCH_DB else method
     limits = {"ar": AR_MAX_S, "ar_pitch": AR_PITCH_MAX_S, "periodic": PERIODIC_MAX_S,
               "similarity": SIMILARITY_MAX_S, "room_tone": ROOM_TONE_MAX_S}
@@ -354,34 +350,40 @@ def fill_span(samples: np.ndarray, start: int, stop: int, rate: int, *,
                 {"source_s": source / rate, "match_db": distance_db})
 
 
+def fill_gap(signal: Any, *, start_s: float, end_s: float, method: str | None = None) -> Fill:
+    """The fill for ``start_s..end_s`` of ``signal`` (an Audio or a track view), in its samples;
+    only the ``SEARCH_RADIUS_S`` (+1 s) around the gap is read, all any method looks at."""
+    rate, n, span = signal.sample_rate, signal.shape[1], f"start_s={start_s:g}..end_s={end_s:g}"
+    start, stop = signal.sample_index(start_s), signal.sample_index(end_s)
+    if end_s <= start_s:
+        raise ToolArgumentError(f"end_s={end_s:g} must be greater than start_s={start_s:g}")
+    if (outside := start_s >= n / rate or end_s > n / rate + 1e-3) or stop <= start:
+        raise ToolArgumentError(f"{span} is " + (f"not inside the track (0 to {n / rate:.3f} s)"
+                                                 if outside else "shorter than one sample"))
+    reach = int((SEARCH_RADIUS_S + 1.0) * rate)
+    lo, hi = max(start - reach, 0), min(stop + reach, n)
+    fill = fill_span(np.asarray(signal.read(lo, hi)), start - lo, stop - lo, rate,
+                     method=method or "auto")
+    details = {k: v + lo / rate if k == "source_s" else v for k, v in fill.details.items()}
+    return Fill(fill.start + lo, fill.stop + lo, fill.samples, fill.method, details)
+
+
 def inpaint_gap(audio: Audio, *, start_s: float, end_s: float, method: str | None = None
                 ) -> Inpainted:
     """Fill ``start_s..end_s`` (seconds) of ``audio`` from its surroundings; same length out."""
-    if end_s <= start_s:
-        raise ToolArgumentError(f"end_s={end_s:g} must be greater than start_s={start_s:g}")
-    if start_s >= audio.duration_s or end_s > audio.duration_s + 1e-3:
-        raise ToolArgumentError(
-            f"start_s={start_s:g}..end_s={end_s:g} is not inside the track (0 to "
-            f"{audio.duration_s:.3f} s)"
-        )
-    start, stop = audio.sample_index(start_s), audio.sample_index(end_s)
-    if stop <= start:
-        raise ToolArgumentError(f"start_s={start_s:g}..end_s={end_s:g} is shorter than one sample")
-    rate = audio.sample_rate
-    fill = fill_span(audio.samples, start, stop, rate, method=method or "auto")
+    fill = fill_gap(audio, start_s=start_s, end_s=end_s, method=method)
     return Inpainted(audio.replace(fill.apply(audio.samples)), fill.method, fill.details)
 
 
 def _run(session: Session, args: Args) -> ToolResult:
-    done = inpaint_gap(session.audio(args.track), start_s=args.start_s, end_s=args.end_s,
-                       method=args.method)
-    extra = ""
-    if done.method == "similarity":
-        extra = f", copied from {done.details['source_s']:.2f} s"
+    view = session.track(args.track)  # only the gap's search window is read
+    fill = fill_gap(view, start_s=args.start_s, end_s=args.end_s, method=args.method)
+    extra = f", copied from {fill.details['source_s']:.2f} s" if fill.method == "similarity" else ""
     summary = (f"filled {args.start_s:.3f} s to {args.end_s:.3f} s "
-               f"({(args.end_s - args.start_s) * 1e3:.0f} ms) by {done.method}{extra}")
-    return commit_edit(session, args.track, done.audio, tool="inpaint_gap", args=args,
-                       summary=summary, data={"method": done.method, **done.details})
+               f"({(args.end_s - args.start_s) * 1e3:.0f} ms) by {fill.method}{extra}")
+    pieces = [Keep(0, fill.start), fill.samples.astype(np.float32), Keep(fill.stop, view.shape[1])]
+    return commit_pieces(session, args.track, pieces, tool="inpaint_gap", args=args,
+                         summary=summary, data={"method": fill.method, **fill.details})
 
 
 TOOL = Tool(
@@ -391,8 +393,7 @@ TOOL = Tool(
         "surroundings, keeping the length: 'fill the gap at 0:04', 'repair 2.30 to 2.35 s', "
         "'patch the glitch at 1:12'. Gaps up to 250 ms are interpolated (keeping the voice's "
         "pitch), longer ones copied from a matching part of the recording, pauses filled with "
-        "room tone; a gap too long to fill "
-        "believably is refused with the reason."
+        "room tone; a gap too long to fill believably is refused with the reason."
     ),
     args_model=Args,
     run=_run,
