@@ -29,6 +29,7 @@ from tools.core.audio import Audio
 from tools.core.errors import ToolArgumentError
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, track_field
+from tools.core.versions import TrackView
 
 WORD_KINDS = ("word", "phrase", "fillers", "repeats")
 SIGNAL_KINDS = ("pauses", "silence", "speech", "non_speech", "breaths", "clicks", "clipping")
@@ -147,8 +148,8 @@ def locate_in_transcript(transcript: Transcript, *, what: str, text: str | None 
                             f"{', '.join(WORD_KINDS)}")
 
 
-def locate_in_signal(audio: Audio, *, what: str, min_pause_s: float = 0.5) -> list[Span]:
-    """Signal-level events in ``audio`` (``what`` in :data:`SIGNAL_KINDS`)."""
+def locate_in_signal(audio: Audio | TrackView, *, what: str, min_pause_s: float = 0.5) -> list[Span]:
+    """Signal-level events in ``audio`` (``what`` in :data:`SIGNAL_KINDS`), read window by window."""
     if what == "clicks":
         return detect.clicks(audio)
     if what == "clipping":
@@ -181,7 +182,7 @@ def _run(session: Session, args: Args) -> ToolResult:
             notes.append("words from pocketsphinx (offline fallback): it misses and mishears "
                          "words and rarely hears fillers, so matches may be missing")
     else:
-        spans = locate_in_signal(session.audio(name), what=args.what, min_pause_s=args.min_pause_s)
+        spans = locate_in_signal(session.track(name), what=args.what, min_pause_s=args.min_pause_s)
     total = len(spans)
     spans = choose(spans, occurrence=args.occurrence, near_s=args.near_s)
     label = args.what if args.what not in ("word", "phrase") else f"{args.what} {args.text!r}"

@@ -1,6 +1,8 @@
 """Signal-level event detectors: silence, pauses, speech regions, breaths, clicks, clipping.
 
-Each detector takes :class:`~tools.core.audio.Audio` and returns a list of :class:`Span` (seconds from the
+Each detector takes :class:`~tools.core.audio.Audio` or a session's track view (anything with
+``sample_rate``, ``num_samples``, ``duration_s``, ``sample_index`` and ``read(start, stop)``: it
+reads windows, never the whole track) and returns a list of :class:`Span` (seconds from the
 start of the audio, sorted). They know nothing of the agent; ``locate`` and ``remove_disfluencies``
 call them. Levels are measured on 10 ms frames (mean power over channels), block by block, so
 memory stays bounded for long files.
@@ -81,7 +83,7 @@ def frame_levels_db(audio: Audio, *, frame_s: float = FRAME_S) -> np.ndarray:
     block = max(_BLOCK_SAMPLES // frame, 1) * frame
     out = []
     for start in range(0, audio.num_samples, block):
-        chunk = audio.samples[:, start:start + block].astype(np.float64)
+        chunk = audio.read(start, start + block).astype(np.float64)
         power = np.square(chunk).mean(axis=0)
         count = -(-power.size // frame)
         padded = np.zeros(count * frame)
@@ -177,7 +179,7 @@ def pauses(audio: Audio, *, min_pause_s: float = 0.5, activity: SpeechActivity |
 def _flatness(audio: Audio, start_s: float, end_s: float) -> float:
     """Spectral flatness (0 tonal .. 1 white) of the mono span, 300 Hz to 6 kHz."""
     i0, i1 = audio.sample_index(start_s), audio.sample_index(end_s)
-    mono = audio.samples[:, i0:i1].mean(axis=0).astype(np.float64)
+    mono = audio.read(i0, i1).mean(axis=0).astype(np.float64)
     if mono.size < 64:
         return 0.0
     spectrum = np.abs(np.fft.rfft(mono * np.hanning(mono.size))) ** 2 + 1e-20
@@ -239,15 +241,19 @@ def clipping(audio: Audio, *, min_run_samples: int = 3, min_level: float = 0.5) 
     if min_run_samples < 2:
         raise ValueError(f"min_run_samples={min_run_samples} must be at least 2")
     flat_runs: list[tuple[int, int]] = []
-    for channel in audio.samples:
-        top, bottom = float(channel.max()), float(channel.min())
-        for level, sign in ((top, 1.0), (bottom, -1.0)):
-            if sign * level < min_level:
-                continue
-            tolerance = abs(level) * 1e-6
-            for start in range(0, channel.size, _BLOCK_SAMPLES):
-                block = channel[start:start + _BLOCK_SAMPLES + min_run_samples]
-                flat = sign * (block - level) >= -tolerance
+    starts = range(0, audio.num_samples, _BLOCK_SAMPLES)
+    tops = np.full(audio.shape[0], -np.inf)
+    bottoms = np.full(audio.shape[0], np.inf)
+    for start in starts:  # first pass: each channel's extremes
+        block = audio.read(start, start + _BLOCK_SAMPLES)
+        tops, bottoms = np.maximum(tops, block.max(axis=1)), np.minimum(bottoms, block.min(axis=1))
+    for start in starts:  # second pass: the runs at them
+        window = audio.read(start, start + _BLOCK_SAMPLES + min_run_samples)
+        for block, top, bottom in zip(window, tops, bottoms, strict=True):
+            for level, sign in ((float(top), 1.0), (float(bottom), -1.0)):
+                if sign * level < min_level:
+                    continue
+                flat = sign * (block - level) >= -abs(level) * 1e-6
                 flat_runs += [(start + a, start + b) for a, b in runs(flat)
                               if b - a >= min_run_samples]
     merged: list[list[int]] = []
@@ -310,7 +316,7 @@ def clicks(audio: Audio, *, sensitivity: float = 1.0) -> list[Span]:
     step = max(_BLOCK_SAMPLES // AR_BLOCK, 1) * AR_BLOCK
     for start in range(0, audio.num_samples, step):
         lo = max(start - far, 0)
-        mono = audio.samples[:, lo:start + step + far].mean(axis=0, dtype=np.float64)
+        mono = audio.read(lo, start + step + far).mean(axis=0, dtype=np.float64)
         env = _residual_envelope(mono)
         scale = np.zeros_like(env)
         for b in range(0, env.size, AR_BLOCK):
