@@ -46,7 +46,6 @@ from tools.core.tool import Tool, ToolArgs, ToolResult, commit_blocks, track_fie
 BLOCK_S = 1.0
 MODEL_WINDOW_S = 0.046
 ORDER_S = 0.001
-MIN_ORDER = 16  # at 8 kHz 1 ms (8) leaves the formants in the residual (dev recall 80 -> 86 %)
 SCALE_FRAME_S = 0.0025
 SCALE_WINDOW_S = 0.025
 LEVEL_WINDOW_S = 0.020
@@ -122,7 +121,7 @@ def click_statistic(x: np.ndarray, rate: int) -> np.ndarray:
     """|Interpolation error| of ``x`` (1-D) under short-time AR models, one per half window."""
     window = max(int(MODEL_WINDOW_S * rate), 64)
     hop = window // 2
-    order = max(int(ORDER_S * rate), MIN_ORDER)
+    order = max(int(ORDER_S * rate), ar.MIN_ORDER)
     reach = window // 4 + order
     out = np.zeros(x.size)
     for begin in range(0, x.size, hop):
