@@ -16,7 +16,7 @@ frames, hop 8 ms, at any rate):
    here. Measured on LibriSpeech with a 1 s synthetic room: WPE alone +0.6 dB SI-SDR, both +2.5 dB
    (dry speech keeps about 20 dB SI-SDR through it).
 3. A neural post-filter (``post_filter``, on by default): DeepFilterNet 3 (:mod:`tools.denoise`,
-   its default 30 dB limit) takes out the diffuse tail that is left, as it does noise, when its
+   limited to ``POST_LIMIT_DB``) takes out the diffuse tail that is left, as it does noise, when its
    weights are installed, the audio is wideband (the same rule as ``denoise``'s ``auto``; on
    narrowband audio it was not measured) and it is mostly speech: DeepFilterNet 3 takes music and
    other sounds for noise, so it runs only when Silero VAD (:mod:`tools.algorithms.vad`) calls at
