@@ -239,7 +239,7 @@ class BlockStore:
         if data.shape[0] != count:
             raise AudioInputError(f"{source.path}: truncated while in use ({data.shape[0]} of "
                                   f"{count} frames read)")
-        return np.ascontiguousarray(data.T)
+        return data.T  # writable; the caller's copy into its window transposes it once
 
     def close(self) -> None:
         for fd in self._fds.values():
