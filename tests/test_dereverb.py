@@ -108,7 +108,7 @@ def _speech_with_held_vowel(speech_wav):
 @pytest.mark.parametrize("post_filter", [False, True])
 def test_held_vowel_is_kept_dry_and_in_a_room(speech_wav, post_filter):
     """Measured (1 s room): before held sounds were kept, -0.78 dB gain without the post-filter
-    and -1.10 dB with it, dry 23.2 / 7.1 dB SI-SDR; now +1.53 / +2.34 dB, dry 23.2 / 21.5 dB."""
+    and -1.10 dB with it, dry 23.2 / 7.1 dB SI-SDR; now +1.53 / +2.34 dB, dry 23.2 / 21.9 dB."""
     from tools.models.deepfilter import find_model_dir
 
     if post_filter and find_model_dir() is None:
