@@ -5,9 +5,6 @@ multiples of ``down`` (so each chunk's first output sample lands on the global o
 enough input context either side that the anti-aliasing filter never sees a chunk edge, and keeps
 only each chunk's own output samples. The result equals one ``resample_poly`` call over the whole
 signal to float32 rounding, at one chunk of memory, whatever the length.
-
-scipy.signal is imported on the first resampling, not with this module: it costs about 1.3 s, and
-every command that reads or writes audio imports this module, though few resample.
 """
 
 from __future__ import annotations
@@ -17,6 +14,7 @@ from math import ceil, gcd
 from typing import Any
 
 import numpy as np
+from scipy.signal import resample_poly
 
 CHUNK_FRAMES = 1 << 17
 
@@ -41,8 +39,6 @@ def resampled_blocks(signal: Any, from_hz: int, to_hz: int, *,
         for start in range(0, n, chunk_frames):
             yield np.asarray(signal[:, start:start + chunk_frames], dtype=np.float32)
         return
-    from scipy.signal import resample_poly
-
     half_taps = 10 * max(up, down)  # resample_poly's default filter half-length (upsampled rate)
     context = (ceil(half_taps / up) // down + 2) * down  # input samples, a multiple of down
     step = max(chunk_frames // down, 1) * down
