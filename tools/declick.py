@@ -69,7 +69,8 @@ WIDEN_S = 0.001  # "click widening" after the detected span (as RX calls it)
 MIN_CLICK_DBFS = -72.0
 # a click stands alone: no residual peak of ISOLATION_RATIO x its height from ISOLATION_GAP_S to
 # ISOLATION_REACH_S away (a pitch period, for glottal pulses; see _isolated)
-ISOLATION_GAP_S, ISOLATION_REACH_S, ISOLATION_RATIO = 0.0015, 0.020, 0.5
+ISOLATION_GAP_S, ISOLATION_REACH_S = click_features.ISOLATION_GAP_S, click_features.ISOLATION_REACH_S
+ISOLATION_RATIO = 0.5
 # Below 12 kHz the learned detector decides (tools.algorithms.click_model): candidates stand
 # CANDIDATE_THRESHOLD over the robust scale and CANDIDATE_MIN_LEVEL_DB over the local RMS.
 LEARNED_MAX_RATE_HZ = 12_000
@@ -212,18 +213,19 @@ def click_candidates(x: np.ndarray, rate: int, *, max_click: int, threshold: flo
         if stop - start <= max_click and not any(a < hi and lo < b for a, b in events):
             events.append((lo, hi))
     events.sort()
+    if not events:
+        return [], np.zeros((0, len(click_features.FEATURES))), np.zeros(0, dtype=bool)
     spans = [_span(lo, hi, rate, x.size) for lo, hi in events]
     features = click_features.event_features(x, rate, stat, before, after, rms, events, spans,
                                              outliers)
     column = {name: features[:, i] for i, name in enumerate(click_features.FEATURES)}
-    peaks = np.array([float(stat[lo:hi].max()) for lo, hi in events])
-    ruled = ((column["ratio_max"] > 20 * np.log10(threshold))
-             & (peaks >= np.array([high[lo:hi].min() for lo, hi in events]) if events else False)
+    loud = np.array([stat[lo:hi].max() >= high[lo:hi].min() for lo, hi in events])
+    ruled = ((column["ratio_max"] > 20 * np.log10(threshold)) & loud
              & (np.minimum(column["iso_before"], column["iso_after"])
                 < 20 * np.log10(ISOLATION_RATIO + 1e-3))
              & ~((np.maximum(column["recur_before"], column["recur_after"]) > RECUR_NCC)
                  & (column["leftover_near"] < RECUR_NEAR_SHARE)))
-    return spans, features, np.asarray(ruled, dtype=bool)
+    return spans, features, ruled
 
 
 def sensitivity_of(threshold: float) -> float:
