@@ -49,3 +49,14 @@ def test_more_sensitivity_finds_more_faint_clicks_at_8_khz():
     audio = Audio.from_array(x[None].astype(np.float32), rate)
     found = [len(dc.declick(audio, sensitivity=s).clicks) for s in (0.0, 0.5, 1.0)]
     assert found[0] < found[1] < found[2] and found[2] >= 11  # of 14
+
+
+def test_each_rate_gets_its_model():
+    assert click_model.path_for(8000) == click_model.WEIGHTS_PATH
+    assert click_model.path_for(11025) == click_model.WEIGHTS_PATH
+    assert click_model.path_for(16000) == click_model.WEIGHTS_16K_PATH
+    assert click_model.path_for(22050) is None and click_model.load_for(44100) is None
+    wide = click_model.load_for(16000)
+    assert wide.coef.shape == (len(FEATURES),)
+    assert not np.allclose(wide.coef, click_model.load_for(8000).coef)
+    assert "16000 Hz (varispeed" in json.loads(click_model.WEIGHTS_16K_PATH.read_text())["trained_on"]

@@ -141,9 +141,11 @@ class TestInpaint:
     def test_every_repair_tool_through_the_registry(self, tmp_path):
         y = harmonic(2.0, noise_db=-50)
         y[8000:8080] = 0.0
-        y[20000:20002] += 0.3
+        y = np.clip(y, -0.3, 0.3)
+        k = 20000 + int(np.argmin(np.abs(y[20000:20100])))  # a click at a zero crossing
+        y[k:k + 2] += 0.6  # twice the clip level: a click over the tone (0.2 is within its peaks)
         with Session.create(tmp_path / "session") as session:
-            session.add_track("take", mono(np.clip(y, -0.3, 0.3)))
+            session.add_track("take", mono(y))
             assert "click(s)" in call_tool(session, "declick", {}).text
             assert call_tool(session, "repair_dropouts", {}).data["repaired"] == 1
             result = call_tool(session, "declip", {"clip_level_db": None})

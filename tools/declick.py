@@ -23,15 +23,17 @@ reads the session's track window by window and stores the result block by block
 (``session.track`` / ``commit_blocks``), so an hours-long track never sits in memory. Known
 limits, measured on the repair eval: in 16 kHz read speech, plosive bursts and sharp glottal
 closures look like small clicks (lower the sensitivity there); a click within about 10 ms before
-a loud onset is taken for part of the attack and left alone. From 12 kHz up, glottal pulses are
+a loud onset is taken for part of the attack and left alone. From 20 kHz up, glottal pulses are
 kept apart by the isolation test (:func:`_isolated`: a click stands alone, so crackle denser than
-one click per 20 ms is left alone). Below 12 kHz speech fills the band and one threshold cannot
-tell clicks from pulses and bursts, so a learned weighing decides (:func:`click_candidates`,
-:mod:`tools.algorithms.click_model`): candidates 6 times over the scale, taken when the model's
-probability passes the sensitivity's cut, or half that evidence for a candidate the hand-set
-tests take. Measured on the repair eval at 8 kHz (dev / held-out): recall 86.1 / 82.1 % at
-2.85 / 4.86 false detections a minute, against 79.9 / 74.9 % at 3.56 / 12.16 with hand-set tests
-alone; the misses lie in fricatives and breath noise, as high as the noise's own peaks.
+one click per 20 ms is left alone). Below 20 kHz speech fills most of the band and one threshold
+cannot tell clicks from pulses and bursts, so a learned weighing decides (:func:`click_candidates`,
+:mod:`tools.algorithms.click_model`: one model below 12 kHz, one from 12 to 20 kHz): candidates 6
+times over the scale, taken when the model's probability passes the sensitivity's cut, or half
+that evidence for a candidate the hand-set tests take; the repair takes the tighter of the two
+spans. Measured on the repair eval (dev / held-out): at 8 kHz recall 86.4 / 82.1 % at 2.85 /
+4.86 false detections a minute (hand-set tests alone: 79.9 / 74.9 % at 3.56 / 12.16); at 16 kHz
+97.5 / 96.4 % at 1.07 / 4.46 (hand-set: 96.0 / 96.4 % at 2.85 / 7.70). The misses lie in
+fricatives and breath noise, as high as the noise's own peaks.
 """
 
 from __future__ import annotations
@@ -71,9 +73,8 @@ MIN_CLICK_DBFS = -72.0
 # ISOLATION_REACH_S away (a pitch period, for glottal pulses; see _isolated)
 ISOLATION_GAP_S, ISOLATION_REACH_S = click_features.ISOLATION_GAP_S, click_features.ISOLATION_REACH_S
 ISOLATION_RATIO = 0.5
-# Below 12 kHz the learned detector decides (tools.algorithms.click_model): candidates stand
-# CANDIDATE_THRESHOLD over the robust scale and CANDIDATE_MIN_LEVEL_DB over the local RMS.
-LEARNED_MAX_RATE_HZ = 12_000
+# Below 20 kHz a learned detector decides (tools.algorithms.click_model.MODEL_RATES): candidates
+# stand CANDIDATE_THRESHOLD over the robust scale and CANDIDATE_MIN_LEVEL_DB over the local RMS.
 CANDIDATE_THRESHOLD, CANDIDATE_MIN_LEVEL_DB = 6.0, -20.0
 CANDIDATE_EXTEND = 5.0  # a candidate extends while the ratio stays above this
 # a candidate the hand-set tests take needs only this probability (the model learnt from speech:
@@ -207,17 +208,22 @@ def click_candidates(x: np.ndarray, rate: int, *, max_click: int, threshold: flo
                      max_click, int(MERGE_S * rate), core_gap=True)
     events = [(lo, hi) for start, stop, lo, hi in groups if stop - start <= max_click]
     high = np.maximum(rms * 10 ** (min_level_db / 20), floor)
-    for start, stop, lo, hi in _groups(find_runs((ratio > threshold) & (stat >= high)),
-                                       ratio > threshold * EXTEND_RATIO, max_click,
-                                       int(MERGE_S * rate)):
-        if stop - start <= max_click and not any(a < hi and lo < b for a, b in events):
-            events.append((lo, hi))
+    ruled_events = [(lo, hi) for start, stop, lo, hi in
+                    _groups(find_runs((ratio > threshold) & (stat >= high)),
+                            ratio > threshold * EXTEND_RATIO, max_click, int(MERGE_S * rate))
+                    if stop - start <= max_click]
+    events += [(lo, hi) for lo, hi in ruled_events
+               if not any(a < hi and lo < b for a, b in events)]
     events.sort()
     if not events:
         return [], np.zeros((0, len(click_features.FEATURES))), np.zeros(0, dtype=bool)
     spans = [_span(lo, hi, rate, x.size) for lo, hi in events]
     features = click_features.event_features(x, rate, stat, before, after, rms, events, spans,
                                              outliers)
+    # the repair takes the tighter of a candidate's span and the hand-set tests' span within it
+    # (a candidate extends while the ratio passes 5, which on a quiet steady tone is 3 ms)
+    spans = [_span(*min([(a, b) for a, b in ruled_events if a < hi and lo < b] + [(lo, hi)],
+                        key=lambda span: span[1] - span[0]), rate, x.size) for lo, hi in events]
     column = {name: features[:, i] for i, name in enumerate(click_features.FEATURES)}
     loud = np.array([stat[lo:hi].max() >= high[lo:hi].min() for lo, hi in events])
     ruled = ((column["ratio_max"] > 20 * np.log10(threshold)) & loud
@@ -238,12 +244,12 @@ def detect_clicks(x: np.ndarray, rate: int, *, threshold: float, min_level_db: f
                   max_click: int, model: click_model.ClickModel | None = None
                   ) -> list[tuple[int, int]]:
     """Click spans ``(start, stop)`` in ``x`` (1-D, one block with its margins). Below
-    ``LEARNED_MAX_RATE_HZ`` the candidates are weighed by ``model`` (the shipped one by default),
-    at the probability cut of the sensitivity behind ``threshold``."""
-    if rate < LEARNED_MAX_RATE_HZ:
+    20 kHz (:data:`click_model.MODEL_RATES`) the candidates are weighed by ``model`` (the shipped
+    one for ``rate`` by default), at the probability cut of the sensitivity behind ``threshold``."""
+    model = model or click_model.load_for(rate)
+    if model is not None:
         spans, features, ruled = click_candidates(x, rate, max_click=max_click,
                                                   threshold=threshold, min_level_db=min_level_db)
-        model = model or click_model.load()
         cut = click_model.min_probability(sensitivity_of(threshold))
         p = model.probability(features)
         keep = (p > cut) | (ruled & (p > RULED_PROBABILITY))
@@ -295,7 +301,7 @@ def declick_blocks(signal: Any, rate: int, *, threshold: float, min_level_db: fl
     reach = repair_reach(rate)
     left = max(margin, reach)  # the input and the output read before a block's start
     carry = np.zeros((channels, 0), dtype=np.float32)  # output from carry_start on, repaired
-    model = click_model.load() if rate < LEARNED_MAX_RATE_HZ else None
+    model = click_model.load_for(rate)
     carry_start = 0
     starts = range(0, n, block)
     for index, begin in enumerate(starts):

@@ -1,5 +1,7 @@
-"""The learned click detector below 12 kHz: a logistic regression over the candidate features of
-:mod:`tools.algorithms.click_features`, trained by ``python -m evals.suites.click_model_train``.
+"""The learned click detector below 20 kHz: logistic regressions over the candidate features of
+:mod:`tools.algorithms.click_features`, one for narrowband audio (below 12 kHz, trained at 8 kHz)
+and one for wideband (12-20 kHz, trained at 16 kHz), by ``python -m evals.suites.click_model_train
+[--rate 16000]``.
 
 Why a learned weighing and not more hand-set tests: at 8 kHz speech fills the band, and what
 tells a click from a glottal pulse or a plosive burst is several weak cues together (isolation,
@@ -21,6 +23,10 @@ import numpy as np
 from tools.algorithms.click_features import FEATURES
 
 WEIGHTS_PATH = Path(__file__).with_name("click_model.json")
+WEIGHTS_16K_PATH = Path(__file__).with_name("click_model_16k.json")
+# (upper sample-rate bound in Hz, exclusive; the weights serving rates below it): above the last,
+# the hand-set tests of tools.declick decide (they meet the de-click eval at 44.1 and 48 kHz)
+MODEL_RATES: tuple[tuple[int, Path], ...] = ((12_000, WEIGHTS_PATH), (20_000, WEIGHTS_16K_PATH))
 # sensitivity 0 / 0.5 / 1 -> the probability a candidate must reach (chosen on the dev split's
 # cross-validated scores: 0.8 is where false detections fall steeply for little recall)
 PROBABILITY_STRICT, PROBABILITY_DEFAULT, PROBABILITY_LOOSE = 0.99, 0.8, 0.3
@@ -49,6 +55,17 @@ def load(path: Path = WEIGHTS_PATH) -> ClickModel:
                          "python -m evals.suites.click_model_train")
     return ClickModel(np.asarray(data["mean"]), np.asarray(data["scale"]),
                       np.asarray(data["coef"]), float(data["intercept"]))
+
+
+def path_for(rate: int) -> Path | None:
+    """The weights that serve ``rate``, or None where the hand-set tests decide."""
+    return next((path for upper, path in MODEL_RATES if rate < upper), None)
+
+
+def load_for(rate: int) -> ClickModel | None:
+    """The shipped model for ``rate``, or None where the hand-set tests decide."""
+    path = path_for(rate)
+    return load(path) if path is not None else None
 
 
 def min_probability(sensitivity: float) -> float:
