@@ -55,7 +55,8 @@ def test_each_rate_gets_its_model():
     assert click_model.path_for(8000) == click_model.WEIGHTS_PATH
     assert click_model.path_for(11025) == click_model.WEIGHTS_PATH
     assert click_model.path_for(16000) == click_model.WEIGHTS_16K_PATH
-    assert click_model.path_for(22050) is None and click_model.load_for(44100) is None
+    assert click_model.path_for(22050) == click_model.path_for(32000) == click_model.WEIGHTS_16K_PATH
+    assert click_model.load_for(44100) is None and click_model.load_for(48000) is None
     wide = click_model.load_for(16000)
     assert wide.coef.shape == (len(FEATURES),)
     assert not np.allclose(wide.coef, click_model.load_for(8000).coef)

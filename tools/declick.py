@@ -23,16 +23,17 @@ reads the session's track window by window and stores the result block by block
 (``session.track`` / ``commit_blocks``), so an hours-long track never sits in memory. Known
 limits, measured on the repair eval: in 16 kHz read speech, plosive bursts and sharp glottal
 closures look like small clicks (lower the sensitivity there); a click within about 10 ms before
-a loud onset is taken for part of the attack and left alone. From 20 kHz up, glottal pulses are
+a loud onset is taken for part of the attack and left alone. From 40 kHz up, glottal pulses are
 kept apart by the isolation test (:func:`_isolated`: a click stands alone, so crackle denser than
-one click per 20 ms is left alone). Below 20 kHz speech fills most of the band and one threshold
+one click per 20 ms is left alone). Below 40 kHz speech fills most of the band and one threshold
 cannot tell clicks from pulses and bursts, so a learned weighing decides (:func:`click_candidates`,
-:mod:`tools.algorithms.click_model`: one model below 12 kHz, one from 12 to 20 kHz): candidates 6
+:mod:`tools.algorithms.click_model`: one model below 12 kHz, one from 12 to 40 kHz): candidates 6
 times over the scale, taken when the model's probability passes the sensitivity's cut, or half
 that evidence for a candidate the hand-set tests take; the repair takes the tighter of the two
 spans. Measured on the repair eval (dev / held-out): at 8 kHz recall 86.4 / 82.1 % at 2.85 /
 4.86 false detections a minute (hand-set tests alone: 79.9 / 74.9 % at 3.56 / 12.16); at 16 kHz
-97.5 / 96.4 % at 1.07 / 4.46 (hand-set: 96.0 / 96.4 % at 2.85 / 7.70). The misses lie in
+97.5 / 96.4 % at 1.07 / 4.46 (hand-set: 96.0 / 96.4 % at 2.85 / 7.70); at 22.05 kHz 98.1 / 98.9 %
+at 0 / 2.03 (hand-set: 98.5 / 98.2 % at 0.36 / 3.24). The misses lie in
 fricatives and breath noise, as high as the noise's own peaks.
 """
 
@@ -73,7 +74,7 @@ MIN_CLICK_DBFS = -72.0
 # ISOLATION_REACH_S away (a pitch period, for glottal pulses; see _isolated)
 ISOLATION_GAP_S, ISOLATION_REACH_S = click_features.ISOLATION_GAP_S, click_features.ISOLATION_REACH_S
 ISOLATION_RATIO = 0.5
-# Below 20 kHz a learned detector decides (tools.algorithms.click_model.MODEL_RATES): candidates
+# Below 40 kHz a learned detector decides (tools.algorithms.click_model.MODEL_RATES): candidates
 # stand CANDIDATE_THRESHOLD over the robust scale and CANDIDATE_MIN_LEVEL_DB over the local RMS.
 CANDIDATE_THRESHOLD, CANDIDATE_MIN_LEVEL_DB = 6.0, -20.0
 CANDIDATE_EXTEND = 5.0  # a candidate extends while the ratio stays above this
@@ -244,7 +245,7 @@ def detect_clicks(x: np.ndarray, rate: int, *, threshold: float, min_level_db: f
                   max_click: int, model: click_model.ClickModel | None = None
                   ) -> list[tuple[int, int]]:
     """Click spans ``(start, stop)`` in ``x`` (1-D, one block with its margins). Below
-    20 kHz (:data:`click_model.MODEL_RATES`) the candidates are weighed by ``model`` (the shipped
+    40 kHz (:data:`click_model.MODEL_RATES`) the candidates are weighed by ``model`` (the shipped
     one for ``rate`` by default), at the probability cut of the sensitivity behind ``threshold``."""
     model = model or click_model.load_for(rate)
     if model is not None:
