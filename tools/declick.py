@@ -51,6 +51,7 @@ from tools.algorithms import ar, click_features, click_model
 from tools.core.audio import Audio
 from tools.core.errors import ToolArgumentError, ToolError
 from tools.core.session import Session
+from tools.core.threads import one_blas_thread
 from tools.core.tool import Tool, ToolArgs, ToolResult, commit_blocks, track_field
 
 BLOCK_S = 1.0
@@ -312,17 +313,18 @@ def declick_blocks(signal: Any, rate: int, *, threshold: float, min_level_db: fl
         work = np.array(window, dtype=np.float32)
         kept = min(carry.shape[1] - (work_lo - carry_start), work.shape[1])
         work[:, :kept] = carry[:, work_lo - carry_start:work_lo - carry_start + kept]
-        for c in range(channels):
-            x = np.asarray(window[c, lo - work_lo:hi - work_lo], dtype=np.float64)  # the input
-            spans = detect_clicks(x, rate, threshold=threshold, min_level_db=min_level_db,
-                                  max_click=max_click, model=model)
-            for s, e in spans:
-                start, stop = lo + s, lo + e
-                if not begin <= start < begin + block:
-                    continue  # the neighbouring block owns it
-                a, b = start - work_lo, stop - work_lo
-                work[c, a:b] = ar.interpolate_short_gap(work[c], a, b, sample_rate=rate)
-                found.append((c, start, stop))
+        with one_blas_thread():  # thousands of small AR fits (tools.core.threads)
+            for c in range(channels):
+                x = np.asarray(window[c, lo - work_lo:hi - work_lo], dtype=np.float64)  # the input
+                spans = detect_clicks(x, rate, threshold=threshold, min_level_db=min_level_db,
+                                      max_click=max_click, model=model)
+                for s, e in spans:
+                    start, stop = lo + s, lo + e
+                    if not begin <= start < begin + block:
+                        continue  # the neighbouring block owns it
+                    a, b = start - work_lo, stop - work_lo
+                    work[c, a:b] = ar.interpolate_short_gap(work[c], a, b, sample_rate=rate)
+                    found.append((c, start, stop))
         done = min(begin + block, n)
         yield work[:, begin - work_lo:done - work_lo].copy()
         carry_start = max(done - left, work_lo)

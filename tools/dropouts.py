@@ -31,6 +31,7 @@ from tools.core.audio import Audio
 from tools.core.edits import Keep
 from tools.core.errors import ToolArgumentError, ToolError
 from tools.core.session import Session
+from tools.core.threads import one_blas_thread
 from tools.core.tool import Tool, ToolArgs, ToolResult, commit_pieces, track_field
 from tools.inpaint import Fill, fill_span
 
@@ -161,9 +162,18 @@ def find_and_fill(signal: Any, rate: int, *, min_dropout_ms: float = 0.5
     time, so the result is the same as on the whole track in memory."""
     if not 0.05 <= min_dropout_ms <= 100:
         raise ToolArgumentError(f"min_dropout_ms={min_dropout_ms:g} must be from 0.05 to 100 ms")
-    channels, n = signal.shape
     pad = max(int(round(PAD_S * rate)), 1)
     reach = int((inpaint.SEARCH_RADIUS_S + 1.0) * rate)  # what a fill reads on each side, and some
+    with one_blas_thread():  # many small AR fits (tools.core.threads)
+        dropouts, fills = _fill_all(signal, rate, min_dropout_ms, pad, reach)
+    order = sorted(range(len(dropouts)), key=lambda i: (dropouts[i].channel, dropouts[i].start))
+    return tuple(dropouts[i] for i in order), fills
+
+
+def _fill_all(signal: Any, rate: int, min_dropout_ms: float, pad: int, reach: int
+              ) -> tuple[list[Dropout], list[tuple[int, Fill]]]:
+    """find_and_fill's work, in detection order."""
+    n = signal.shape[1]
     spans = sorted((start, c, stop) for c, found in enumerate(
         find_dropouts(signal, rate, min_dropout_ms=min_dropout_ms)) for start, stop in found)
     dropouts: list[Dropout] = []
@@ -185,8 +195,7 @@ def find_and_fill(signal: Any, rate: int, *, min_dropout_ms: float = 0.5
         samples[c, fill.start:fill.stop] = fill.samples[0]
         fills.append((c, replace(fill, start=fill.start + w_lo, stop=fill.stop + w_lo)))
         dropouts.append(Dropout(c, start, stop, value, fill.method))
-    order = sorted(range(len(dropouts)), key=lambda i: (dropouts[i].channel, dropouts[i].start))
-    return tuple(dropouts[i] for i in order), fills
+    return dropouts, fills
 
 
 def filled_pieces(signal: Any, fills: list[tuple[int, Fill]]) -> list:
