@@ -19,7 +19,7 @@ _PARENS = re.compile(r"\s*\([^()]*\)")
 _MODEL_WORDS = re.compile(r"whisper|deepfilternet|demucs|spleeter|weights|model", re.IGNORECASE)
 # the engines a note can be about: a note naming only engines already noted says nothing new
 _ENGINES = re.compile(r"whisper|pocketsphinx|deepfilternet|rnnoise|demucs|spleeter|llm", re.IGNORECASE)
-_FALLBACK_GROUP = re.compile(r"\s*\((fallback: .*)\)(?=\s*(?:\(|;|$))")
+_FALLBACK_OPEN = re.compile(r"\s*\(fallback: ")
 _FALLBACK_CLAUSE = re.compile(r";\s*([^;]*\bfallback\b[^;]*)$")
 
 
@@ -46,12 +46,29 @@ def split_notes(text: str, data: dict[str, Any] | None = None) -> tuple[str, lis
         else:
             lines.append(line)
     text = "\n".join(lines)
-    for pattern in (_FALLBACK_GROUP, _FALLBACK_CLAUSE):
-        m = pattern.search(text)
-        if m:
-            notes.append(m.group(1).strip())
-            text = text[:m.start()] + text[m.end():]
+    group = _fallback_group(text)
+    if group:
+        notes.append(text[group[0]:group[1]].strip().removeprefix("(").removesuffix(")"))
+        text = text[:group[0]] + text[group[1]:]
+    m = _FALLBACK_CLAUSE.search(text)
+    if m:
+        notes.append(m.group(1).strip())
+        text = text[:m.start()] + text[m.end():]
     return text.strip(), list(dict.fromkeys(notes))
+
+
+def _fallback_group(text: str) -> tuple[int, int] | None:
+    """Where the first "(fallback: ...)" group of ``text`` starts and ends (its own parentheses
+    balanced, so a later step's "(track ...)" in a joined reply stays out of it)."""
+    m = _FALLBACK_OPEN.search(text)
+    if not m:
+        return None
+    depth = 0
+    for i in range(m.end() - len("fallback: ") - 1, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return m.start(), i + 1
+    return None
 
 
 def one_line(note: str, *, limit: int = NOTE_CHARS) -> str:
