@@ -197,8 +197,9 @@ _NOT_YET = (
      r"concatenate|crossfade|distort\w*|auto ?tune|chorus|flanger|phaser|vocoder)\b",
      "that effect is not available yet"),
     (r"\b(?:mp3|wav|wave|flac|ogg|m4a|aac|opus|aiff?|webm)\b|<n\d+> ?bits?\b|\bbit depth\b|"
-     r"\bsave\b|\bexport\b", "file format, bit depth and saving are chosen when you save the result "
-                             "(by the output file name), not by an edit"),
+     r"\bsave\b|\bexport\b", "file format and bit depth are chosen when you save, not by an edit: "
+                             "by the output file's name (.flac, .mp3, ...) and --bit-depth or "
+                             "--bitrate"),
 )
 
 # words of the effects the toolbox has (agent/rules_toolbox.py), for a clause its rules did not parse

@@ -36,6 +36,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
 
 
 _REMOVE = r"\b(?:remove|cut|delete|drop|strip|get rid of|take out|lose|kill|edit out|clean out)\b"
+# 'take the drums out', 'without the vocals' ('cut the bass' is an EQ, read by the toolbox rules)
+_REMOVE_STEM = (r"\b(?:remove|without|mute|lose|get rid of|take out|strip(?: out)?|kill|eliminate)\b|"
+                r"\btake\b.*\bout\b")
 _NOISE = (r"\b(?:noise|noisy|hiss|hissing|hum|humming|buzz|buzzing|denoise|de noise|static|rumble|"
           r"fan noise|background sound|air ?con\w*)\b")
 
@@ -105,7 +108,8 @@ def locate(c: Clause, st) -> str | None:
 
 def disfluencies(c: Clause, st) -> str | None:
     target = parse_target(Clause(c.text, c.phrase))
-    pauses = c.search(r"\b(?:pauses?|gaps|dead air|silences)\b")
+    pauses = c.search(r"\b(?:pauses?|gaps|dead air|silences|(?:quiet|silent) parts)\b|\b(?:all|every)\b.*\bsilence\b|"
+                      r"\bsilence\b.*\b(?:between|middle|within|inside|throughout)\b")
     kinds: list[str] = []
     args: dict = {}
     if target and target.text and target.text.lower() in FILLER_WORDS and c.search(_REMOVE):
@@ -160,9 +164,13 @@ def denoise(c: Clause, st) -> str | None:
 def separate(c: Clause, st) -> str | None:
     target = parse_target(Clause(c.text, c.phrase))
     stem = target.stem if target else None
-    karaoke = c.search(r"\bkaraoke\b|\binstrumental\b|\bminus one\b|\bbacking track\b|"
-                       r"\b(?:remove|without|mute|lose|take out|get rid of) (?:the )?(?:vocals?|voice|singing)\b")
-    acapella = c.search(r"\ba ?cap+ell?a\b|\bvocals? only\b|\bonly (?:the )?vocals?\b")
+    removal = bool(c.search(_REMOVE_STEM)) and bool(stem or c.search(r"\b(?:voice|singing)\b"))
+    if removal and stem not in (None, "vocals", "accompaniment"):
+        return _remove_stem(c, st, stem)
+    acapella = (removal and stem == "accompaniment"
+                or c.search(r"\ba ?cap+ell?a\b|\bvocals? only\b|\bonly (?:the )?vocals?\b"))
+    karaoke = not acapella and (removal or c.search(r"\bkaraoke\b|\binstrumental\b|\bminus one\b|"
+                                                    r"\bbacking track\b"))
     stems = c.search(r"\b(?:stems|split (?:it |this )?(?:in)?to (?:its )?(?:parts|instruments))\b")
     if karaoke or acapella:
         st.add(c, "separate", {"two_stems": "vocals"})
@@ -173,14 +181,22 @@ def separate(c: Clause, st) -> str | None:
         return "separate"
     if stem and c.search(r"\b(?:extract|isolate|separate|give me|pull out|get|keep|solo|just|only|"
                          r"alone|split)\b"):
-        if stem not in STEMS:
-            raise Refusal(f"the stems are {', '.join(sorted(STEMS))}; '{stem}' is not one of them")
-        args = {"two_stems": stem}
-        if stem in ("guitar", "piano"):
-            args["model"] = "htdemucs_6s"
-        st.add(c, "separate", args)
+        st.add(c, "separate", _separate_args(stem))
         return "separate"
     return None
+
+
+def _separate_args(stem: str) -> dict:
+    if stem not in STEMS:
+        raise Refusal(f"the stems are {', '.join(sorted(STEMS))}; '{stem}' is not one of them")
+    return {"two_stems": stem, **({"model": "htdemucs_6s"} if stem in ("guitar", "piano") else {})}
+
+
+def _remove_stem(c: Clause, st, stem: str) -> str:
+    """'take the drums out': the stem separated from the rest, and the rest made the track."""
+    st.add(c, "separate", _separate_args(stem))
+    st.add(c, "remix", {"tracks": [{"track": f"no_{stem}"}], "output": f"without_{stem}"})
+    return "separate"
 
 
 def music_bed(c: Clause, st) -> str | None:
@@ -211,7 +227,7 @@ def duck(c: Clause, st) -> str | None:
     return "duck"
 
 
-_NAME = r"([a-z][a-z0-9_.-]*)"
+_NAME = r"(?!(?:it|this|that|them|me|us|him|her|a|an|the|my|our)\b)([a-z][a-z0-9_.-]*)"
 
 
 def match(c: Clause, st) -> str | None:

@@ -118,7 +118,7 @@ def pitch(c: Clause, st) -> str | None:
         amount = 12 * c.take(m.group(1)).value
     elif c.search(r"\b(?:a|one) (?:semitone|half ?step)\b|\bsemitone\b"):
         amount = 1.0
-    elif c.search(r"\b(?:a|one) (?:whole ?step|whole tone)\b"):
+    elif c.search(r"\b(?:a|one) (?:whole ?step|whole tone|tone)\b"):
         amount = 2.0
     elif c.search(r"\b(?:an|one) octave\b|\boctave\b"):
         amount = 12.0
@@ -137,6 +137,7 @@ _EQ_PRESETS = (
     (r"\bboom\w*\b", "less_boomy"),
     (r"\bmud\w*\b", "less_muddy"),
     (r"\btele ?phone\b|\bphone (?:call|line|effect)\b|\bover the phone\b|\bon the phone\b", "telephone"),
+    (r"\bradio\b|\bwalkie ?talkie\b|\bintercom\b|\bmegaphone\b|\bbullhorn\b", "radio"),
     (r"\bbrighten\w*\b|\bbrighter\b|\bmore (?:treble|air|sparkle|brightness|top end)\b", "brighten"),
     (r"\bdark(?:en|er)\b|\bless (?:bright|treble|brightness)\b|\bduller\b", "darken"),
     (r"\bwarm\w*\b", "warmer"),
@@ -286,8 +287,9 @@ def reverb(c: Clause, st) -> str | None:
     if c.search(r"\bsame room\b|\bmatch\w*\b.*\b(?:room|ambien\w*|reverb)\b"):
         return None  # match_room
     echo = c.search(r"\becho\w*\b|\bdelay\b") and not c.search(r"\breverb\w*\b")
-    adding = c.search(r"\becho(?:es)? every\b") or c.search(r"\b(?:add\w*|put|give|more|sound like (?:it was in )?(?:a|an)|like (?:a|an|in "
-                      r"a)|apply|with)\b") and not c.search(_REMOVE)
+    adding = c.search(r"\becho(?:es)? every\b") or c.search(
+        r"\b(?:add\w*|put|give|more|sound like (?:it was in )?(?:a|an)|like (?:a|an|in a)|apply|with)\b|"
+        r"\b(?:like|as if|as though)\b.*\b(?:in|inside|at) (?:a|an|the)\b") and not c.search(_REMOVE)
     if not adding and c.search(_REMOVE) or c.search(r"\bde ?reverb\w*\b|\bechoey\b|\btoo "
                                                      r"(?:roomy|reverberant|echoey|boomy room)\b"):
         args: dict = {}
@@ -345,13 +347,18 @@ def match_room(c: Clause, st) -> str | None:
     return None
 
 
+_WITHIN = r"\b(?:between|middle|within|inside|throughout|all|every)\b"
+
+
 def trim_silence(c: Clause, st) -> str | None:
     silence = c.search(r"\b(?:silence|silent parts?|dead air|quiet|nothing)\b")
     ends = c.search(r"\b(?:start|beginning|front|end|ending|both ends|ends|leading|trailing|"
                     r"before|after)\b")
-    if c.token_ids("t n") or not (silence and ends and c.search(r"\b(?:trim|cut|remove|delete|strip|get rid of|drop|"
-                                          r"lose|take out|chop)\b")):
+    verb = c.search(r"\b(?:trim|cut|remove|delete|strip|get rid of|drop|lose|take out|chop)\b")
+    if c.token_ids("t n") or not (silence and verb):
         return None
+    if not ends and not c.search(r"\bsilence\b") or c.search(_WITHIN):
+        return None  # "cut the dead air", "all the silence": the pauses inside (remove_disfluencies)
     start = c.search(r"\b(?:start|beginning|front|leading|before)\b")
     end = c.search(r"\b(?:end|ending|trailing|after)\b")
     args: dict = {}

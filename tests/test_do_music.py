@@ -141,3 +141,34 @@ def test_turn_the_music_down_under_the_speech(cli, tmp_path, podcast, separator)
                      for i in range(0, voice.size - frame, frame)])
     assert speaking.any() and (~speaking).any()
     assert np.median(drop[speaking]) < np.median(drop[~speaking])
+
+
+
+def _hi_hats(seconds: float) -> np.ndarray:
+    """Noise bursts every quarter second, 20 ms decay: a drum part with no pitch."""
+    rng = np.random.default_rng(7)
+    out = np.zeros(int(seconds * RATE))
+    burst = np.exp(-np.arange(RATE // 10) / (0.02 * RATE))
+    for start in range(0, out.size - burst.size, RATE // 4):
+        out[start:start + burst.size] += 0.4 * burst * rng.standard_normal(burst.size)
+    return out
+
+
+def _chords(seconds: float) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    root = np.where(t % 2 < 1, 110.0, 146.8)  # two chords, a second each
+    return sum(0.1 * np.sin(2 * np.pi * np.cumsum(root * ratio) / RATE) for ratio in (1.0, 1.25, 1.5))
+
+
+@pytest.mark.parametrize("request_", ["take the drums out", "get rid of the beat"])
+def test_take_the_drums_out(cli, tmp_path, no_demucs, request_):
+    chords = _chords(6.0)
+    mixture = chords + _hi_hats(6.0)
+    mix = save(Audio.from_array(mixture, RATE), tmp_path / "drums.wav")
+    out = tmp_path / "no_drums.wav"
+    result = cli("do", request_, "-i", mix, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert "mixed no_drums into without_drums" in result.stderr  # the last step's answer is kept
+    without = load(out).samples.mean(axis=0)
+    assert without.size == chords.size
+    assert si_sdr_db(chords, without) > si_sdr_db(chords, mixture) + 6.0

@@ -44,6 +44,9 @@ def test_peaks_and_shelves_hit_their_gain():
 def test_presets():
     tel = _response_db(equalize(_impulse(16_000), preset="telephone"), [100, 1500, 6000])
     assert tel[0] < -20 and tel[1] == pytest.approx(4.0, abs=0.5) and tel[2] < -20
+    radio = _response_db(equalize(_impulse(44_100), preset="radio"), [40, 2000, 3400, 12_000])
+    assert radio[0] < -20 and radio[1] == pytest.approx(3.0, abs=0.6) and radio[2] > -1
+    assert radio[3] < -20  # an AM radio's top ends near 4.5 kHz
     bright = _response_db(equalize(_impulse(48_000), preset="brighten"), [12_000, 200])
     assert bright[0] == pytest.approx(4.0, abs=0.3) and abs(bright[1]) < 0.1
 

@@ -43,7 +43,7 @@ from tools.core.tool import Tool, ToolArgs, ToolResult, track_field
 BandType = Literal["peak", "low_shelf", "high_shelf"]
 Slope = Literal[12, 24, 36, 48]
 Preset = Literal["remove_rumble", "less_boomy", "less_muddy", "brighten", "darken", "warmer",
-                 "more_presence", "less_harsh", "telephone", "bass_boost", "less_bass",
+                 "more_presence", "less_harsh", "telephone", "radio", "bass_boost", "less_bass",
                  "clear_voice"]
 DEFAULT_Q = {"peak": 1.0, "low_shelf": 0.707, "high_shelf": 0.707}
 NYQUIST_SHARE = 0.48  # bands at or above this share of the sample rate are left out
@@ -58,7 +58,7 @@ class Band(ToolArgs):
 
 
 class Args(ToolArgs):
-    preset: Preset | None = Field(default=None, description="A named EQ: 'remove_rumble' (high-pass 80 Hz), 'less_boomy' (low shelf -4 dB at 180 Hz), 'less_muddy' (-4 dB at 300 Hz), 'brighten' (high shelf +4 dB from 5 kHz), 'darken' (-4 dB from 5 kHz), 'warmer', 'more_presence' (+3 dB at 4 kHz), 'less_harsh' (-4 dB at 3.5 kHz), 'telephone' (300-3400 Hz band), 'bass_boost', 'less_bass', 'clear_voice' (for speech); null for none. The explicit settings below are added to it.")
+    preset: Preset | None = Field(default=None, description="A named EQ: 'remove_rumble' (high-pass 80 Hz), 'less_boomy' (low shelf -4 dB at 180 Hz), 'less_muddy' (-4 dB at 300 Hz), 'brighten' (high shelf +4 dB from 5 kHz), 'darken' (-4 dB from 5 kHz), 'warmer', 'more_presence' (+3 dB at 4 kHz), 'less_harsh' (-4 dB at 3.5 kHz), 'telephone' (300-3400 Hz band), 'radio' (an old AM radio: 150-4500 Hz band), 'bass_boost', 'less_bass', 'clear_voice' (for speech); null for none. The explicit settings below are added to it.")
     highpass_hz: float | None = Field(default=None, ge=10, le=5_000, description="Cut everything below this frequency (high-pass, -3 dB here), in Hz, from 10 to 5000; null for none.")
     lowpass_hz: float | None = Field(default=None, ge=200, le=24_000, description="Cut everything above this frequency (low-pass, -3 dB here), in Hz, from 200 to 24000; null for none.")
     slope_db_per_octave: Slope | None = Field(default=None, description="Steepness of the high-pass and low-pass in dB per octave: 12, 24, 36 or 48 (48 for 'cut everything below'); null for 24 (or the preset's).")
@@ -105,6 +105,8 @@ PRESETS: dict[str, EqSettings] = {
     "less_harsh": EqSettings(bands=(("peak", 3500.0, -4.0, 1.5),)),
     "telephone": EqSettings(highpass_hz=300.0, lowpass_hz=3400.0, slope_db_per_octave=36,
                             bands=(("peak", 1500.0, 4.0, 1.0),)),
+    "radio": EqSettings(highpass_hz=150.0, lowpass_hz=4500.0, slope_db_per_octave=24,
+                        bands=(("peak", 2000.0, 3.0, 1.0),)),
     "bass_boost": EqSettings(bands=(("low_shelf", 120.0, 5.0, 0.707),)),
     "less_bass": EqSettings(bands=(("low_shelf", 150.0, -5.0, 0.707),)),
     "clear_voice": EqSettings(highpass_hz=80.0, bands=(("peak", 300.0, -3.0, 1.2),
@@ -230,7 +232,7 @@ TOOL = Tool(
         "(highpass_hz 100, slope 48) or 'cut the rumble below 80 Hz'; low-pass to cut the top; "
         "peaks and shelves to boost or cut a range ('boost 3 dB at 4 kHz'); presets for everyday "
         "requests: 'remove rumble', 'less boomy', 'less muddy', 'brighten it', 'darker', 'warmer', "
-        "'more presence', 'less harsh', 'make it sound like a telephone', 'more/less bass', "
+        "'more presence', 'less harsh', 'make it sound like a telephone', 'like an old radio', 'more/less bass', "
         "'clearer voice'. To copy another track's tone use match_eq; for mains hum use remove_hum."
     ),
     args_model=Args,
