@@ -357,7 +357,7 @@ def trim_silence(c: Clause, st) -> str | None:
     verb = c.search(r"\b(?:trim|cut|remove|delete|strip|get rid of|drop|lose|take out|chop)\b")
     if c.token_ids("t n") or not (silence and verb):
         return None
-    if not ends and not c.search(r"\bsilence\b") or c.search(_WITHIN):
+    if not ends and (not c.search(r"\bsilence\b") or c.search(_WITHIN)):
         return None  # "cut the dead air", "all the silence": the pauses inside (remove_disfluencies)
     start = c.search(r"\b(?:start|beginning|front|leading|before)\b")
     end = c.search(r"\b(?:end|ending|trailing|after)\b")

@@ -121,6 +121,7 @@ def test_same_room_for_two_tracks(tmp_path, speech):
     ("trim the silence at the start and end", "trim_silence", {}),
     ("trim the silence", "trim_silence", {}),
     ("remove the silence at the end", "trim_silence", {"where": "end"}),
+    ("remove all the silence at the start", "trim_silence", {"where": "start"}),
     ("remove all the silence", "remove_disfluencies", {"kinds": ["pause"]}),
     ("cut out the silence between sentences", "remove_disfluencies", {"kinds": ["pause"]}),
     ("cut the quiet parts", "remove_disfluencies", {"kinds": ["pause"]}),
