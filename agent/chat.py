@@ -170,11 +170,11 @@ class Chat:
             self.say("Nothing to undo.")
             return
         undone = self.session.redo_steps()[:before - len(self.session.history())]
-        self.say("Undid: " + "; ".join(s.summary for s in undone))
+        self.say("Undid: " + "; ".join(self.presenter.summary(s.summary) for s in undone))
 
     def cmd_redo(self, rest: list[str]) -> None:
         step = self.session.redo()
-        self.say(f"Redid: {step.summary}" if step else "Nothing to redo.")
+        self.say(f"Redid: {self.presenter.summary(step.summary)}" if step else "Nothing to redo.")
 
     def cmd_history(self, rest: list[str]) -> None:
         summary = self.presenter.summary

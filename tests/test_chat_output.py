@@ -79,3 +79,12 @@ def test_undo_after_a_three_step_request_gives_back_the_samples_from_before_it(t
     # the whole request undone at once, exactly: as it was after the first request
     assert np.array_equal(load(tmp_path / "undone.wav").samples, load(tmp_path / "quieter.wav").samples)
     assert np.array_equal(load(tmp_path / "original.wav").samples, original.samples)
+
+
+def test_undo_and_redo_name_the_step_without_its_fallback_note(tmp_path, noisy):
+    done = _run(["chat", noisy], tmp_path=tmp_path, stdin="reduce the noise\n/undo\n/redo\n")
+    assert done.returncode == 0, done.stderr
+    said = [line for line in done.stdout.splitlines() if line.startswith(("Undid: ", "Redid: "))]
+    assert len(said) == 2 and all(line.split(": ", 1)[1].startswith("denoised with") for line in said)
+    assert not any("fallback" in line or "pip install" in line for line in said)
+    assert all(len(line) < 120 for line in said)
