@@ -108,3 +108,23 @@ def test_call_tool_refuses_times_outside_the_track(tmp_path):
         with pytest.raises(ToolArgumentError, match=r"start_s=5 is at or beyond the end of the track \(2.000 s\)"):
             call_tool(session, "cut", {"start_s": 5, "end_s": 6})
         assert len(session.history()) == 1
+
+
+def test_each_entry_names_the_tool_it_loads():
+    loaded = [tool.load() for tool in TOOLS]
+    assert [t.name for t in loaded] == [t.name for t in TOOLS]
+    assert len({t.name for t in loaded}) == len(loaded)
+    assert all(callable(t.run) and t.args_model.model_json_schema() for t in loaded)
+
+
+def test_a_gain_call_imports_only_the_gain_tool(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from tools.registry import validate_call; "
+            "validate_call('gain', {'gain_db': 3}); "
+            "print(sorted(m for m in sys.modules if m.count('.') == 1 and m.startswith('tools.')"
+            " and m.split('.')[1] not in ('core', 'algorithms', 'models', 'registry')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=tmp_path)
+    assert out.stdout.strip() == "['tools.gain']"
