@@ -163,12 +163,16 @@ def _instructions(session, recipe: dict[str, Any]) -> list[str]:
 def _agent(config: dict[str, Any]):
     key = repr(sorted(config.items()))
     if key not in _AGENTS:
-        from agent.llm import LLMAgent, LLMConfig
+        from agent.llm_config import LLMConfig
         from agent.offline import OfflineAgent
 
         llm = LLMConfig.from_env(model=config.get("model"), base_url=config.get("base_url"))
-        _AGENTS[key] = (OfflineAgent() if config.get("offline") or not llm.configured
-                        else LLMAgent(llm))
+        if config.get("offline") or not llm.configured:
+            _AGENTS[key] = OfflineAgent()
+        else:
+            from agent.llm import LLMAgent
+
+            _AGENTS[key] = LLMAgent(llm)
     return _AGENTS[key]
 
 

@@ -216,7 +216,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def make_agent(args: argparse.Namespace):
     """The LLM agent when one is configured (flags or environment), else the offline planner."""
-    from agent.llm import LLMAgent, LLMConfig
+    from agent.llm_config import LLMConfig
     from agent.offline import OfflineAgent
 
     config = LLMConfig.from_env(model=args.model, base_url=args.base_url)
@@ -229,6 +229,8 @@ def make_agent(args: argparse.Namespace):
         ui.note("no LLM configured: using the offline planner (set OPENAI_API_KEY or --base-url)")
         return OfflineAgent()
     ui.note(f"LLM: {config.model} at {config.endpoint}")
+    from agent.llm import LLMAgent
+
     return LLMAgent(config)
 
 

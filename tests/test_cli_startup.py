@@ -47,6 +47,24 @@ def test_info_imports_no_torch(speech_wav):
     assert "torch" not in modules and "faster_whisper" not in modules and "demucs" not in modules
 
 
+def test_a_gain_plan_imports_no_scipy(tmp_path, speech_wav):
+    plan = tmp_path / "plan.json"
+    plan.write_text('[{"tool": "gain", "args": {"gain_db": -3}}]')
+    out = tmp_path / "out.wav"
+    exit_code, modules = _imported("run", str(plan), "-i", str(speech_wav), "-o", str(out), "-q")
+    assert exit_code == 0 and out.stat().st_size > 1000
+    assert not modules & {"scipy", "torch", "pyloudnorm"}, sorted(modules & {"scipy", "torch"})
+
+
+def test_an_offline_cut_imports_neither_scipy_nor_the_llm_client(tmp_path, speech_wav, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    out = tmp_path / "out.wav"
+    exit_code, modules = _imported("do", "cut the first second", "-i", str(speech_wav), "-o", str(out))
+    assert exit_code == 0 and out.stat().st_size > 1000
+    assert not modules & {"scipy", "torch", "openai"}, sorted(modules & {"scipy", "torch", "openai"})
+
+
 @pytest.mark.parametrize("command", ["echo-agent tools | head -1",
                                      "echo-agent tools --json | head -c 10",
                                      "echo-agent --help | head -1"])

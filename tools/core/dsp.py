@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from scipy.ndimage import minimum_filter1d
-from scipy.signal import lfilter, resample_poly
 
 from tools.core.meter import SILENCE_DB, amplitude_to_db, measure
 
@@ -56,6 +54,8 @@ def true_peak_db(samples: Any, sample_rate: int) -> float:
 def _sample_peaks(samples: np.ndarray, lo: int, hi: int, factor: int) -> np.ndarray:
     """Per-sample true-peak estimate of ``samples[:, lo:hi]`` (max over channels and the
     ``factor`` oversampled points of each sample), float64, shape ``(hi - lo,)``."""
+    from scipy.signal import resample_poly
+
     margin = 64
     a, b = max(lo - margin, 0), min(hi + margin, samples.shape[1])
     up = resample_poly(samples[:, a:b].astype(np.float64), factor, 1, axis=-1)
@@ -75,6 +75,9 @@ def limited_blocks(samples: Any, sample_rate: int, *, ceiling_db: float,
     state is carried across blocks. ``pre_gain_db`` is applied first. ``samples`` may be an array
     or any window reader: memory is one block, whatever the length.
     """
+    from scipy.ndimage import minimum_filter1d
+    from scipy.signal import lfilter
+
     pre_gain = db_to_amplitude(pre_gain_db)
     ceiling = db_to_amplitude(ceiling_db) / pre_gain  # limit the input at the ceiling before gain
     factor = 4 if sample_rate < 96_000 else 2

@@ -21,8 +21,6 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import pyloudnorm
-from scipy.signal import freqz, lfilter, lfilter_zi, resample_poly
 
 SILENCE_DB = -120.0
 BLOCK_SAMPLES = 1 << 18
@@ -41,6 +39,9 @@ def k_weighting(sample_rate: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     pyloudnorm's high-pass has unity passband gain where BS.1770's (numerator ``[1, -2, 1]``) has
     +0.04 dB, so pyloudnorm alone reads 0.04 dB low at 48 kHz.
     """
+    import pyloudnorm  # scipy.signal comes with it: imported when a level is first measured
+    from scipy.signal import freqz
+
     meter = pyloudnorm.Meter(sample_rate)  # BS.1770 filter design lives in pyloudnorm
     stages = [(np.asarray(f.b, dtype=np.float64), np.asarray(f.a, dtype=np.float64))
               for f in meter._filters.values()]
@@ -71,7 +72,8 @@ class Meter:
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
         self.filters = k_weighting(self.sample_rate)
-        self.states = [[lfilter_zi(b, a) * 0.0 for _ in range(channels)] for b, a in self.filters]
+        self.states = [[np.zeros(max(len(a), len(b)) - 1) for _ in range(channels)]
+                       for b, a in self.filters]  # lfilter's state at rest
         self.step = int(round(0.1 * self.sample_rate))
         self.steps: list[np.ndarray] = []  # (channels, k) energies per 100 ms step
         self.carry = np.zeros((channels, 0))
@@ -90,6 +92,8 @@ class Meter:
         self.num_samples += block.shape[1]
         self.sum_squares += float(np.square(block).sum())
         self.peak = max(self.peak, float(np.max(np.abs(block))))
+        from scipy.signal import lfilter
+
         chunk = block.copy()
         for index, (b, a) in enumerate(self.filters):
             for c in range(self.channels):
@@ -117,6 +121,8 @@ class Meter:
             self._tail = x
 
     def _peak_of(self, x: np.ndarray, first: int, last: int) -> None:
+        from scipy.signal import resample_poly
+
         lo, hi = max(first - _MARGIN, 0), x.shape[1]
         up = resample_poly(x[:, lo:hi], self._factor, 1, axis=-1)
         part = up[:, (first - lo) * self._factor:(last - lo) * self._factor]

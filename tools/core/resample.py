@@ -14,7 +14,6 @@ from math import ceil, gcd
 from typing import Any
 
 import numpy as np
-from scipy.signal import resample_poly
 
 CHUNK_FRAMES = 1 << 17
 
@@ -39,6 +38,9 @@ def resampled_blocks(signal: Any, from_hz: int, to_hz: int, *,
         for start in range(0, n, chunk_frames):
             yield np.asarray(signal[:, start:start + chunk_frames], dtype=np.float32)
         return
+    # imported here: it costs 0.6 s, and most runs never resample
+    from scipy.signal import resample_poly
+
     half_taps = 10 * max(up, down)  # resample_poly's default filter half-length (upsampled rate)
     context = (ceil(half_taps / up) // down + 2) * down  # input samples, a multiple of down
     step = max(chunk_frames // down, 1) * down
