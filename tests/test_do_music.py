@@ -140,7 +140,8 @@ def test_turn_the_music_down_under_the_speech(cli, tmp_path, podcast, separator)
     drop = np.array([rms_db(ducked[i:i + frame][None]) - rms_db((voice + music)[i:i + frame][None])
                      for i in range(0, voice.size - frame, frame)])
     assert speaking.any() and (~speaking).any()
-    assert np.median(drop[speaking]) < np.median(drop[~speaking])
+    # by at least 1 dB: with no speech found (REPET-SIM's old margin of 10) both medians were 0
+    assert np.median(drop[speaking]) < np.median(drop[~speaking]) - 1.0
 
 
 

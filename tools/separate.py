@@ -6,7 +6,7 @@ Backends (``backend=``):
   through ``demucs.apply.apply_model``; weights as :mod:`tools.models.demucs_model` finds them.
 - ``spleeter``: Spleeter 2 stems (vocals / no_vocals) from :mod:`tools.models.spleeter`, with the
   registry-packaged weights of the ``models`` extra. On the MUSDB preview it gives vocals SDR
-  11.4 dB against 4.0 dB for the repetition fallback (evals/suites/separation.py).
+  11.4 dB against 3.0 dB for the repetition fallback (evals/suites/separation.py).
 - ``classical``: no weights, two stems only, and said so: ``two_stems="vocals"`` by REPET-SIM
   (Rafii & Pardo 2012: what repeats across the song is accompaniment; the vocal mask is the soft
   mask of the non-repeating part, as in librosa's vocal-separation example) and ``"drums"`` by
