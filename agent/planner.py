@@ -131,6 +131,31 @@ class _State:
             self.edits.append(edit)
             self.duration_s = _duration_after(self.duration_s, edit)
 
+    def merge_last(self, before: int) -> None:
+        """One call for "the clicks and pops" or "the ums and the pauses": when the calls from
+        index ``before`` on are one call of the same tool as the one before them, they become one
+        (the arguments of the one that says more, when the other says nothing different, or the
+        union of remove_disfluencies' kinds)."""
+        if before < 1 or len(self.calls) != before + 1:
+            return
+        first, second = self.calls[before - 1], self.calls[before]
+        if first.tool != second.tool:
+            return
+        rest_a = {k: v for k, v in first.args.items() if k != "kinds"}
+        rest_b = {k: v for k, v in second.args.items() if k != "kinds"}
+        if all(first.args.get(k) == v for k, v in second.args.items()):
+            merged = first  # "remove the clicks gently and the pops": one gentle pass
+        elif all(second.args.get(k) == v for k, v in first.args.items()):
+            merged = second  # "remove the clicks and pops gently"
+        elif first.tool == "remove_disfluencies" and rest_a == rest_b:
+            kinds = sorted(set(first.args.get("kinds", [])) | set(second.args.get("kinds", [])))
+            merged = PlannedCall(first.tool, {**rest_a, "kinds": kinds})
+        else:
+            return
+        self.calls[before - 1:] = [merged]
+        if merged.tool not in ("info", "undo", "redo"):
+            self.done.pop()
+
     def need_duration(self, clause: Clause) -> float:
         if self.duration_s is None:
             raise _refuse(clause, "this needs the track's duration, which is not known here")
@@ -282,6 +307,10 @@ _RULES = (_history, *map(_rule, TOOLBOX_RULES), *map(_rule, AUDIO_RULES), _rule(
           *map(_rule, rules_edit.RULES))
 _INHERITED = ("cut", "fade")  # "cut 0:01 to 0:02 and 0:05 to 0:06", "fade in 2 s and out 3 s"
 _CONTINUATION = r"^(?:from |between |the (?:first|last) |in\b|out\b|<[tn]\d+>)"
+# "remove the clicks and pops", "remove the ums and the long pauses": a clause that names only
+# what to remove takes the verb of the clause before it
+_REMOVAL_VERB = (r"^(?:remove|get rid of|take out|cut out|fix|repair|reduce|clean up|delete|"
+                 r"strip out|strip|tame|soften|eliminate|kill|lose)\b")
 
 
 def _plan_clause(clause: Clause, st: _State) -> str | None:
@@ -304,11 +333,19 @@ def plan_request(request: str, *, duration_s: float | None = None) -> list[Plann
         raise NotUnderstood("The request is empty.")
     st = _State(duration_s)
     verb: str | None = None
+    removal: str | None = None  # the removal verb of the clause before, as written
     for clause in clauses:
         planned = _plan_clause(clause, st)
         if planned is None and verb in _INHERITED and clause.search(_CONTINUATION):
             planned = _plan_clause(Clause(f"{verb} {clause.text}", phrase), st)
+        if planned is None and removal:
+            before = len(st.calls)
+            planned = _plan_clause(Clause(f"{removal} {clause.text}", phrase), st)
+            if planned is not None:
+                st.merge_last(before)
         if planned is None:
             raise NotUnderstood(_not_understood(clause))
         verb = planned
+        if m := clause.search(_REMOVAL_VERB):
+            removal = m.group(0)
     return list(st.calls)

@@ -131,7 +131,8 @@ def disfluencies(c: Clause, st) -> str | None:
     if c.search(r"\byou know\b|\bi mean\b|\blikes\b|\bsort of\b|\bkind of\b"):
         kinds.append("phrase")
         args["level"] = "aggressive"
-    if pauses and c.search(r"\b(?:shorten|tighten|trim|reduce|remove|cut|shrink|compress)\b"):
+    if pauses and c.search(r"\b(?:shorten|tighten|trim|reduce|remove|cut|shrink|compress|"
+                           r"get rid of|take out|delete|drop|lose|kill)\b"):
         kinds.append("pause")
         if c.search(r"\btighten\b"):
             args["level"] = "aggressive"
@@ -179,6 +180,9 @@ def separate(c: Clause, st) -> str | None:
     if stems:
         st.add(c, "separate", {})
         return "separate"
+    if not stem and c.search(r"\b(?:extract|isolate|separate|pull out|solo|keep only|only)\b") \
+            and c.search(r"\b(?:voices?|dialog(?:ue)?|speech)\b"):
+        stem = "vocals"  # 'isolate the voice', 'extract the dialogue': the voice from the music
     if stem and c.search(r"\b(?:extract|isolate|separate|give me|pull out|get|keep|solo|just|only|"
                          r"alone|split)\b"):
         st.add(c, "separate", _separate_args(stem))

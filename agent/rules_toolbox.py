@@ -329,6 +329,19 @@ def reverb(c: Clause, st) -> str | None:
     return "add_reverb"
 
 
+_UNAPPLY = (r"^(?:remove|undo|take off|take out|get rid of|disable|turn off|bypass|lose|strip) "
+            r"(?:the |that |this |my |all the )?(?:noise gate|gate|gating|compression|compressor|"
+            r"limiter|limiting|eq|equali[sz]ation|equali[sz]er)\b")
+
+
+def unapply(c: Clause, st) -> str | None:
+    """'remove the noise gate', 'undo the compression': not a request to apply one."""
+    if c.search(_UNAPPLY):
+        raise Refusal("a gate, compressor or EQ already in the recording cannot be taken out of it; "
+                      "'undo' takes back the last edit made here")
+    return None
+
+
 def match_room(c: Clause, st) -> str | None:
     patterns = (
         rf"\bmake {_NAME} sound (?:like|as if|as though) (?:they|he|she|it|we|you) (?:was|were|"
@@ -371,4 +384,4 @@ def trim_silence(c: Clause, st) -> str | None:
     return "trim_silence"
 
 
-RULES = (match_room, trim_silence, pitch, tempo, hum, deess, gate, compress, reverb, equalize)
+RULES = (unapply, match_room, trim_silence, pitch, tempo, hum, deess, gate, compress, reverb, equalize)
