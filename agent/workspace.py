@@ -64,6 +64,9 @@ def open_input(session: Session, path: str | os.PathLike, *, name: str | None = 
     return track
 
 
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
+
+
 def check_output(output: str | os.PathLike, *, inputs: list[Path], overwrite: bool) -> Path:
     """Refuse outputs that would lose data: an input file, or an existing file without --overwrite."""
     output = Path(output)
@@ -74,6 +77,12 @@ def check_output(output: str | os.PathLike, *, inputs: list[Path], overwrite: bo
         raise AudioInputError(f"{output}: is a directory; give an output file name")
     if output.exists() and not overwrite:
         raise AudioInputError(f"{output}: exists already; pass --overwrite (-y) to replace it")
+    if output.suffix.lower() in VIDEO_EXTENSIONS:
+        raise AudioInputError(
+            f"{output}: echo-agent writes audio, not video; write .m4a (AAC) or .wav; an edit that "
+            f"keeps the timing goes back under the picture with ffmpeg -i VIDEO -i AUDIO -map 0:v "
+            f"-map 1:a -c:v copy "
+            f"OUT{output.suffix.lower()}")
     if output.suffix.lower() not in audio_io.WRITABLE_EXTENSIONS:
         raise AudioInputError(
             f"{output}: unknown output format {output.suffix or '(none)'!r}; expected one of: "

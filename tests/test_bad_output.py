@@ -61,6 +61,14 @@ def test_unknown_output_extension_is_refused(cli, plan, source, tmp_path, name):
     assert not (tmp_path / name).exists()
 
 
+@pytest.mark.parametrize("name", ["out.mp4", "out.MOV", "out.mkv"])
+def test_a_video_output_is_refused_with_how_to_put_the_audio_back(cli, plan, source, tmp_path, name):
+    line = assert_one_error_line(cli("run", plan, "-i", source, "-o", tmp_path / name))
+    assert "writes audio, not video; write .m4a (AAC) or .wav" in line
+    assert "-map 0:v -map 1:a -c:v copy" in line
+    assert not (tmp_path / name).exists()
+
+
 def test_output_folder_must_exist(cli, plan, source, tmp_path):
     line = assert_one_error_line(cli("run", plan, "-i", source, "-o", tmp_path / "no" / "out.wav"))
     assert "output folder does not exist" in line
