@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tools.core.errors import EchoError, ToolArgumentError
+from tools.core.errors import EchoError, NothingFound, ToolArgumentError
 from tools.core.session import Session
 from tools.core.tool import Tool
 from tools.registry import TOOLS, parse_arguments, validate_call
@@ -19,13 +19,15 @@ from tools.registry import TOOLS, parse_arguments, validate_call
 
 @dataclass(frozen=True)
 class ToolCallRecord:
-    """One tool call as it ran: its arguments, whether it worked, and the text it returned."""
+    """One tool call as it ran: its arguments, whether it worked, and the text it returned.
+    ``nothing_found``: it failed because a repair found nothing to repair."""
 
     name: str
     arguments: dict[str, Any]
     ok: bool
     text: str
     data: dict[str, Any] = field(default_factory=dict)
+    nothing_found: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,5 +66,6 @@ def run_call(session: Session, name: str, arguments: str | dict[str, Any] | None
         tool, args = validate_call(name, values, tools)
         result = tool.run(session, args)
     except EchoError as exc:
-        return ToolCallRecord(name=name, arguments=values, ok=False, text=str(exc))
+        return ToolCallRecord(name=name, arguments=values, ok=False, text=str(exc),
+                              nothing_found=isinstance(exc, NothingFound))
     return ToolCallRecord(name=name, arguments=values, ok=True, text=result.text, data=result.data)

@@ -30,7 +30,6 @@ from agent import batch_limits
 
 _MODELS: dict[str, Any] = {}  # this worker's loaded models, shared by its jobs' sessions
 _AGENTS: dict[str, Any] = {}
-REPAIR_TOOLS = frozenset({"declick", "repair_dropouts", "declip", "reduce_breaths"})
 
 
 def init_worker(threads: int, memory_mb: int | None) -> None:
@@ -135,7 +134,8 @@ def _steps(session, recipe: dict[str, Any], *, tracks: list[str], reference: str
 
 def _run_steps(session, steps) -> list[str]:
     """Run ``steps`` one by one; a repair step that finds nothing to repair ("found no clicks:
-    ...") is noted and passed over, since a clean file is no failure of the batch."""
+    ...", :class:`NothingFound`) is noted and passed over, since a clean file is no failure of the
+    batch."""
     from agent.plan import PlanError, run_plan
 
     texts = []
@@ -143,10 +143,9 @@ def _run_steps(session, steps) -> list[str]:
         try:
             texts += [r.text for r in run_plan(session, [step])]
         except PlanError as exc:
-            if step.tool not in REPAIR_TOOLS or "found no" not in str(exc):
+            if not exc.nothing_found:
                 raise
-            found = "found no" + str(exc).split("found no", 1)[1].split(":")[0]
-            texts.append(f"{step.tool}: {found}, nothing to repair")
+            texts.append(f"{step.tool}: {exc.reason.split(':')[0]}, nothing to repair")
     return texts
 
 
@@ -168,7 +167,7 @@ def _agent(config: dict[str, Any]):
 
         llm = LLMConfig.from_env(model=config.get("model"), base_url=config.get("base_url"))
         if config.get("offline") or not llm.configured:
-            _AGENTS[key] = OfflineAgent()
+            _AGENTS[key] = OfflineAgent(nothing_found_ok=True)
         else:
             from agent.llm import LLMAgent
 

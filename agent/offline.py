@@ -2,10 +2,13 @@
 
 A request is atomic: the planner turns it into tool calls (or refuses it as a whole), the calls run
 in order, and if one fails the calls already made for this request are undone, so a request either
-happens completely or leaves the session as it was.
+happens completely or leaves the session as it was. With ``nothing_found_ok`` (batches), a repair
+that finds nothing to repair is noted and the request goes on: a clean file is no failure.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from agent.base import EventCallback, Reply, ToolCallRecord, run_call
 from agent.planner import NotUnderstood, plan_request
@@ -20,8 +23,9 @@ class OfflineAgent:
     name = "offline planner"
     reply_repeats_calls = True  # the answer is the calls' own texts (shown once, by the caller)
 
-    def __init__(self, tools: tuple[Tool, ...] = TOOLS) -> None:
+    def __init__(self, tools: tuple[Tool, ...] = TOOLS, *, nothing_found_ok: bool = False) -> None:
         self.tools = tools
+        self.nothing_found_ok = nothing_found_ok
 
     def plan(self, session: Session, request: str):
         """The calls ``request`` would make on ``session`` now (raises NotUnderstood)."""
@@ -38,6 +42,9 @@ class OfflineAgent:
         records: list[ToolCallRecord] = []
         for call in calls:
             record = run_call(session, call.tool, call.args, self.tools)
+            if record.nothing_found and self.nothing_found_ok:
+                record = replace(record, ok=True, text=f"{record.text.split(':')[0]}, nothing to "
+                                                       f"repair")
             records.append(record)
             if on_event is not None:
                 on_event("call", record)

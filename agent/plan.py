@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from tools.core.errors import AudioInputError, EchoError, ToolArgumentError
+from tools.core.errors import AudioInputError, EchoError, NothingFound, ToolArgumentError
 from tools.core.session import Session
 from tools.core.tool import ToolResult
 from tools.registry import validate_call
@@ -20,9 +20,10 @@ class PlanError(EchoError):
 
     exit_code = 1
 
-    def __init__(self, step: int, tool: str, reason: str) -> None:
+    def __init__(self, step: int, tool: str, reason: str, *, nothing_found: bool = False) -> None:
         super().__init__(f"step {step} ({tool}): {reason}")
         self.step, self.tool, self.reason = step, tool, reason
+        self.nothing_found = nothing_found  # the step was a repair that found nothing to repair
 
 
 @dataclass(frozen=True)
@@ -86,5 +87,6 @@ def run_plan(session: Session, steps: list[PlanStep], *, on_step=None) -> list[T
         try:
             results.append(tool.run(session, args))
         except EchoError as exc:
-            raise PlanError(number, step.tool, str(exc)) from None
+            raise PlanError(number, step.tool, str(exc),
+                            nothing_found=isinstance(exc, NothingFound)) from None
     return results

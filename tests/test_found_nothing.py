@@ -28,3 +28,34 @@ def test_found_nothing_exits_1_in_one_line_and_writes_nothing(cli, tmp_path, ton
     assert len(errors) == 1 and f"found no {what}: " in errors[0]
     assert errors[0].endswith("Nothing was changed.") and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("recipe", ["instructions", "plan"])
+def test_a_batch_notes_found_nothing_and_goes_on(tmp_path, tone, recipe):
+    """Over a season of files, 'remove the clicks' on a clean one is no failure: the batch says
+    so, runs the next step and writes the file."""
+    import json
+    import subprocess
+    import sys
+
+    import pyloudnorm
+    import soundfile as sf
+
+    if recipe == "instructions":
+        path = tmp_path / "edits.txt"
+        path.write_text("remove the clicks and pops\nnormalise to -20 LUFS\n")
+    else:
+        path = tmp_path / "plan.json"
+        path.write_text(json.dumps([{"tool": "declick"},
+                                    {"tool": "normalize_loudness", "args": {"target_lufs": -20}}]))
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "agent.cli", "batch", str(tone), "-o", str(out),
+                             f"--{recipe}", str(path), "--json", "-q"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    entry = json.loads((out / "echo-agent-batch.json").read_text())["files"]
+    (record,) = entry.values()
+    assert record["state"] == "done"
+    assert any("found no clicks, nothing to repair" in step for step in record["report"]["steps"])
+    data, rate = sf.read(out / "tone.wav")
+    assert abs(pyloudnorm.Meter(rate).integrated_loudness(data) + 20.0) < 0.5

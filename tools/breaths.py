@@ -31,7 +31,7 @@ from pydantic import Field
 
 from tools.core.audio import Audio
 from tools.core.edits import Keep, Piece, assemble
-from tools.core.errors import ToolArgumentError, ToolError
+from tools.core.errors import NothingFound, ToolArgumentError
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, commit_pieces, track_field
 from tools.inpaint import SEARCH_RADIUS_S, fill_span
@@ -218,7 +218,7 @@ def _run(session: Session, args: Args) -> ToolResult:
     found = detect_breaths(view)
     rate = view.sample_rate
     if not found:
-        raise ToolError("found no breaths: no pause holds the soft, noisy, unvoiced sound of a "
+        raise NothingFound("found no breaths: no pause holds the soft, noisy, unvoiced sound of a "
                         "breath")
     times = sorted({round(s / rate, 2) for _, s, _ in found})
     shown = ", ".join(f"{t:.2f} s" for t in times[:8]) + (" ..." if len(times) > 8 else "")

@@ -49,7 +49,7 @@ from scipy.signal import fftconvolve
 
 from tools.algorithms import ar, click_features, click_model
 from tools.core.audio import Audio
-from tools.core.errors import ToolArgumentError, ToolError
+from tools.core.errors import NothingFound, ToolArgumentError
 from tools.core.session import Session
 from tools.core.threads import one_blas_thread
 from tools.core.tool import Tool, ToolArgs, ToolResult, commit_blocks, track_field
@@ -359,7 +359,7 @@ def _refuse_if_none(blocks: Iterator[np.ndarray], found: list, sensitivity: floa
     discards what it stored, so no version is left)."""
     yield from blocks
     if not found:
-        raise ToolError(f"found no clicks: none stands out from the sound around it at sensitivity "
+        raise NothingFound(f"found no clicks: none stands out from the sound around it at sensitivity "
                         f"{sensitivity:g} (raise sensitivity, up to 1, to look harder)")
 
 

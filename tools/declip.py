@@ -31,7 +31,7 @@ from scipy.linalg import cho_factor, cho_solve
 
 from tools.algorithms import ar
 from tools.core.audio import Audio
-from tools.core.errors import ToolArgumentError, ToolError
+from tools.core.errors import NothingFound, ToolArgumentError
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, commit_blocks, track_field
 
@@ -291,7 +291,7 @@ def _gain_db(restored: Restored, clip_level_db: float | None, makeup_gain_db: fl
     if makeup_gain_db is not None and not -40 <= makeup_gain_db <= 0:
         raise ToolArgumentError(f"makeup_gain_db={makeup_gain_db:g} must be from -40 to 0 dB")
     if clip_level_db is None and not any(restored.clipped_samples):
-        raise ToolError("found no clipping: no channel has samples piled up at its extremes "
+        raise NothingFound("found no clipping: no channel has samples piled up at its extremes "
                         "(give clip_level_db to restore peaks above a level you know)")
     if makeup_gain_db is not None:
         return float(makeup_gain_db)

@@ -29,7 +29,7 @@ from pydantic import Field
 from tools import inpaint
 from tools.core.audio import Audio
 from tools.core.edits import Keep
-from tools.core.errors import ToolArgumentError, ToolError
+from tools.core.errors import NothingFound, ToolArgumentError, ToolError
 from tools.core.session import Session
 from tools.core.threads import one_blas_thread
 from tools.core.tool import Tool, ToolArgs, ToolResult, commit_pieces, track_field
@@ -249,7 +249,7 @@ def _run(session: Session, args: Args) -> ToolResult:
     if args.near_s is not None:
         _check_near(dropouts, args.near_s, rate)
     if not dropouts:
-        raise ToolError(f"found no dropouts: no run of held or zero samples of "
+        raise NothingFound(f"found no dropouts: no run of held or zero samples of "
                         f"{args.min_dropout_ms:g} ms or more inside the sound (to fill a span you hear, say 'fill the gap "
                         "from A to B')")
     fixed = [d for d in dropouts if d.method]

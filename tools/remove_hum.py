@@ -24,7 +24,7 @@ from tools.algorithms.streaming import (
     stream_edit,
 )
 from tools.core.audio import Audio
-from tools.core.errors import ToolError
+from tools.core.errors import NothingFound
 from tools.core.overlap_add import overlap_add_blocks
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, track_field
@@ -44,7 +44,7 @@ def find_hum(source: Source, sample_rate: int, *, fundamental_hz: float | None =
     """The hum to remove; refuses (ToolError) when none is found and no fundamental was given."""
     hum = detect_hum(source, sample_rate, fundamental_hz=fundamental_hz, harmonics=harmonics)
     if fundamental_hz is None and hum.score_db < DETECT_DB:
-        raise ToolError(f"found no mains hum: the best candidate ({hum.fundamental_hz:.1f} Hz) "
+        raise NothingFound(f"found no mains hum: the best candidate ({hum.fundamental_hz:.1f} Hz) "
                         f"stands only {hum.score_db:.1f} dB over its neighbourhood (a hum stands "
                         f"{DETECT_DB:g} dB or more); give fundamental_hz (50 or 60) to notch "
                         "anyway, or use denoise for broadband noise")
