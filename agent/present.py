@@ -21,6 +21,9 @@ _MODEL_WORDS = re.compile(r"whisper|deepfilternet|demucs|spleeter|weights|model"
 _ENGINES = re.compile(r"whisper|pocketsphinx|deepfilternet|rnnoise|demucs|spleeter|llm", re.IGNORECASE)
 _FALLBACK_OPEN = re.compile(r"\s*\(fallback: ")
 _FALLBACK_CLAUSE = re.compile(r";\s*([^;]*\bfallback\b[^;]*)$")
+# "(demucs weights for 'htdemucs' are not on this machine, so Spleeter 2-stem ran)": a step's
+# summary as history keeps it, without the data its note came from
+_MISSING_GROUP = re.compile(r"\s*\(([^()]*\bnot on this machine\b[^()]*)\)")
 
 
 def _data_notes(data: dict[str, Any]) -> list[str]:
@@ -34,7 +37,8 @@ def _data_notes(data: dict[str, Any]) -> list[str]:
 
 def split_notes(text: str, data: dict[str, Any] | None = None) -> tuple[str, list[str]]:
     """``(answer, notes)``: ``text`` without its notes, and the notes in full (from ``data`` and
-    from the text: "Note: ..." lines, a "(fallback: ...)" group, a last "; ... fallback ..." clause)."""
+    from the text: "Note: ..." lines, a "(fallback: ...)" group, "(... not on this machine ...)"
+    groups, a last "; ... fallback ..." clause)."""
     notes = _data_notes(data or {})
     for note in notes:  # the data's notes, wherever the text repeats them
         for wrapped in (f"\nNote: {note}", f" (fallback: {note})", f" ({note})", f"; {note}", note):
@@ -50,6 +54,9 @@ def split_notes(text: str, data: dict[str, Any] | None = None) -> tuple[str, lis
     if group:
         notes.append(text[group[0]:group[1]].strip().removeprefix("(").removesuffix(")"))
         text = text[:group[0]] + text[group[1]:]
+    for m in reversed(list(_MISSING_GROUP.finditer(text))):
+        notes.append(m.group(1).strip())
+        text = text[:m.start()] + text[m.end():]
     m = _FALLBACK_CLAUSE.search(text)
     if m:
         notes.append(m.group(1).strip())

@@ -27,3 +27,11 @@ def test_a_last_fallback_clause_and_note_lines_are_notes():
 
 def test_an_unclosed_group_is_left_in_the_answer():
     assert split_notes("gain +3 dB (fallback: cut short") == ("gain +3 dB (fallback: cut short", [])
+
+
+def test_a_missing_weights_group_is_a_note_so_undo_names_the_step_alone():
+    text = ("separated jfk with Spleeter 2-stem into vocals, no_vocals (demucs weights for "
+            "'htdemucs' are not on this machine, so Spleeter 2-stem ran) (track vocals: 11.00 s)")
+    answer, notes = split_notes(text)
+    assert answer == "separated jfk with Spleeter 2-stem into vocals, no_vocals (track vocals: 11.00 s)"
+    assert notes == ["demucs weights for 'htdemucs' are not on this machine, so Spleeter 2-stem ran"]
