@@ -31,7 +31,7 @@ from tools.algorithms.render_cuts import (
     render_pieces,
 )
 from tools.algorithms.speech_frames import FrameFeatures, frame_features, silences
-from tools.algorithms.transcript import FILLERS_EN, Transcript
+from tools.algorithms.transcript import FILLERS_EN, Transcript, filler_form
 from tools.core.audio import Audio
 from tools.core.errors import ToolArgumentError
 from tools.core.session import Session
@@ -71,7 +71,7 @@ def select_cuts(cuts: list[Cut], *, word: str | None = None,
     # engines and acoustic detection often name the same sound differently), so they match alike
     alike = FILLERS_EN if wanted in FILLERS_EN else {wanted}
     matches = [i for i, c in enumerate(cuts) if c.enabled and (
-        wanted is None or alike & set(re.findall(r"[\w']+", c.text.lower())))]
+        wanted is None or alike & {filler_form(w) or w for w in re.findall(r"[\w']+", c.text.lower())})]
     if occurrence is not None:
         if occurrence == 0 or abs(occurrence) > len(matches) or not matches:
             found = f"{len(matches)} match" + ("" if len(matches) == 1 else "es")
