@@ -1,4 +1,5 @@
-"""Phrases of editing requests: numbers, times, amounts, spans, clauses and word/stem targets.
+"""Phrases of editing requests: numbers, times, amounts, spans and clauses (word and stem targets
+are in :mod:`agent.targets`).
 
 The offline planner (:mod:`agent.planner`) reads a request in three steps, all defined here:
 
@@ -45,6 +46,7 @@ _CHARACTERS = (
     (r"[\u2018\u2019`]", "'"), (r"[\u201c\u201d]", '"'), (r"[\u2013\u2014\u2212]", "-"),
     (r"(?<=[a-z])-(?=[a-z])", " "),                      # fade-in, half-second, true-peak
     (r"(\d),(\d{3})\b", r"\1\2"),                          # 1,500 ms
+    (r"(?<![\d,])(\d+),(\d{1,2})(?![\d,])", r"\1.\2"),       # 1,5 s (a decimal comma)
 )
 _REWRITES = (
     (r"\bminus\s+(?=\d)|\bnegative\s+(?=\d)", "-"), (r"\bplus\s+(?=\d)", "+"),
@@ -253,6 +255,19 @@ class Clause:
     def unused(self) -> list[Quantity]:
         return [self.phrase.quantities[i] for i in self.token_ids() if i not in self.used]
 
+    def sign(self, index: int | str) -> int:
+        """-1 or +1 when the quantity was written with a sign ("-3 dB", "+2", "-10%"), else 0."""
+        written = self.phrase.quantities[int(index)].text.strip()
+        minus = written.startswith("-") or re.search(rf"-\s*<[a-z]+{int(index)}>", self.text)
+        return -1 if minus else 1 if written.startswith("+") else 0
+
+    def against(self, *, up: bool, kinds: str = "") -> str | None:
+        """The first quantity signed opposite to the clause's words ("-3 dB louder", "speed it up
+        -10%"), as written, or None."""
+        wrong = [i for i in self.token_ids(kinds) if self.sign(i) == (-1 if up else 1)]
+        text = self.phrase.quantities[wrong[0]].text.strip() if wrong else None
+        return text if not text or text[:1] in "+-" else f"-{text}"
+
 
 def split_clauses(phrase: Phrase) -> list[Clause]:
     text = phrase.text
@@ -325,66 +340,3 @@ def find_span(clause: Clause) -> Span | None:
                 Span("before_last", length_s=seconds)
         return Span(kind, length_s=seconds)
     return None
-
-
-# ----------------------------------------------------------------------------- targets
-
-ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
-            "eighth": 8, "ninth": 9, "tenth": 10, "last": -1, "final": -1}
-FILLERS = r"um+|uh+|umm+|uhm+|erm?|ah+|hmm+|mm+"
-STEMS = {
-    "vocals": r"vocals?|singing|singer|lead vocals?|acapella|a cappella",
-    "drums": r"drums?|percussion|beat",
-    "bass": r"bass(?: ?line| guitar)?",
-    "guitar": r"guitars?",
-    "piano": r"piano|keys|keyboards?",
-    "accompaniment": r"instrumental|accompaniment|backing(?: track)?|karaoke|background music",
-}
-_STEM = re.compile(r"\b(?:the |my |his |her |their )?(" + "|".join(STEMS.values()) + r")\b")
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a request points at inside the audio, for the word and stem tools.
-
-    ``text``: a word or phrase to find ("um"); ``occurrence``: 1-based, -1 for the last, None when
-    not said; ``every``: all occurrences; ``near_s``: a time it is near (seconds, as written);
-    ``stem``: a source name (vocals, drums, bass, guitar, piano, accompaniment)."""
-
-    text: str | None = None
-    occurrence: int | None = None
-    every: bool = False
-    near_s: float | None = None
-    stem: str | None = None
-
-
-def parse_target(clause: Clause | str) -> Target | None:
-    """The word or stem target of ``clause`` ("the second 'um'", "every uh near 1:23", "the
-    vocals"), or None when it names neither."""
-    if isinstance(clause, str):
-        phrase = tokenize(normalize(clause))
-        clause = Clause(phrase.text, phrase)
-    word_pattern = rf"<q(\d+)>|\bthe words? (\w+)|\b((?:{FILLERS})s?)\b"
-    word = clause.search(word_pattern)
-    stem = _STEM.search(clause.text)
-    if not word and not stem:
-        return None
-    text = occurrence = None
-    every = False
-    if word:
-        if word.group(1) is not None:
-            text = clause.take(word.group(1)).text
-        else:
-            text = word.group(2) or re.sub(r"(?<=[a-z])s$", "", word.group(3))
-        before = clause.text[:word.start()]
-        ordinal = re.search(r"\b(" + "|".join(ORDINALS) + r"|\d+(?:st|nd|rd|th))\s+(?:one\s+)?$", before)
-        if ordinal:
-            name = ordinal.group(1)
-            occurrence = ORDINALS.get(name) or int(re.sub(r"\D", "", name))
-        every = bool(re.search(r"\b(?:every|all|each|any)\b(?: (?:the|of the))?\s*$", before)
-                     or (word.group(3) and word.group(3).endswith("s")))
-    near = clause.search(rf"\b(?:near|around|about|at|close to)\s+{T}")
-    near_s = clause.take(near.group(1)).seconds() if near else None
-    stem_name = next((name for name, p in STEMS.items()
-                      if stem and re.fullmatch(p, stem.group(1))), None)
-    return Target(text=text, occurrence=occurrence, every=every, near_s=near_s, stem=stem_name)

@@ -27,7 +27,6 @@ from agent.phrases import (
     Span,
     fmt_s,
     normalize,
-    parse_target,
     split_clauses,
     tokenize,
 )
@@ -35,6 +34,7 @@ from agent.rules_audio import EXAMPLES as AUDIO_EXAMPLES
 from agent.rules_audio import RULES as AUDIO_RULES
 from agent.rules_toolbox import EXAMPLES as TOOLBOX_EXAMPLES
 from agent.rules_toolbox import RULES as TOOLBOX_RULES
+from agent.targets import parse_target
 from tools.core.errors import EchoError, ToolArgumentError
 from tools.registry import validate_call
 

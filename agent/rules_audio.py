@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from agent.phrases import Clause, Refusal, parse_target
+from agent.phrases import Clause, Refusal
+from agent.targets import parse_target
 
 FILLER_WORDS = {"um", "umm", "uh", "uhm", "er", "erm", "ah", "hmm", "mm", "eh"}
 STEMS = {"vocals", "drums", "bass", "other", "guitar", "piano"}

@@ -54,8 +54,12 @@ def normalize_loudness(c: Clause, st) -> str | None:
     bare = c.search(r"\b(?:to|at) <n(\d+)>") if explicit or wordy else None
     if len(targets) > 1 or len(peaks) > 1:
         raise Refusal("give one loudness target and at most one true-peak ceiling")
+    if targets and c.sign(targets[0]) > 0:
+        raise Refusal(f"'{c.phrase.quantities[targets[0]].text}' is louder than full scale; "
+                      "loudness targets are below 0, e.g. '-16 LUFS' (podcast), '-14 LUFS' "
+                      "(streaming)")
     if targets:
-        target = c.take(targets[0]).value
+        target = c.take(targets[0]).value  # "to 14 LUFS" can only mean -14
     elif bare:
         target = c.take(bare.group(1)).value
     elif preset is not None:
@@ -198,6 +202,9 @@ def gain(c: Clause, st) -> str | None:
     if down and up:
         raise Refusal("louder or quieter?")
     sign = -1.0 if down else 1.0 if up else 0.0
+    if sign and (q := c.against(up=sign > 0, kinds="db pct n")):
+        raise Refusal(f"'{q}' and '{(up or down).group(0)}' point opposite ways: say e.g. "
+                      "'3 dB louder' or '3 dB quieter'")
     dbs, pcts, bare = c.token_ids("db"), c.token_ids("pct"), c.token_ids("n")
     if c.search(r"<n\d+> times "):
         bare = []  # "1.5 times louder": a factor, read below

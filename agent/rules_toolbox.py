@@ -83,6 +83,9 @@ def tempo(c: Clause, st) -> str | None:
     if not (faster or slower or tempo_words or c.search(_TAPE)):
         return None
     tool = "change_speed" if c.search(_TAPE) else "change_tempo"
+    if (faster or slower) and (q := c.against(up=not slower, kinds="pct n")):
+        raise Refusal(f"'{q}' and '{(faster or slower).group(0)}' point opposite ways: say "
+                      "e.g. '10% faster' or '10% slower'")
     ratio = _ratio(c, faster=not slower)
     if ratio is None:
         if c.search(r"\bchipmunk\b"):
@@ -106,6 +109,12 @@ def pitch(c: Clause, st) -> str | None:
         return None
     up = c.search(r"\b(?:up|higher|raise\w*|increase|sharpen)\b")
     down = c.search(r"\b(?:down|lower\w*|drop\w*|decrease|deeper|flatten)\b")
+    if (up or down) and (q := c.against(up=bool(up), kinds="n")):
+        raise Refusal(f"'{q}' and '{(up or down).group(0)}' point opposite ways: say e.g. "
+                      "'up 2 semitones' or 'down 2 semitones'")
+    signed = [i for i in c.token_ids("n") if c.sign(i)]
+    if not (up or down) and signed:  # "shift the pitch by -2 semitones"
+        up, down = c.sign(signed[0]) > 0, c.sign(signed[0]) < 0
     if up and down or not (up or down):
         raise Refusal("up or down, and by how much? e.g. 'pitch it down a semitone', 'up 2 "
                       "semitones'")

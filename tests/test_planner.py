@@ -11,16 +11,15 @@ from conftest import noise, sine
 
 from agent.phrases import (
     Span,
-    Target,
     find_span,
     normalize,
     parse_amount,
-    parse_target,
     parse_time_s,
     split_clauses,
     tokenize,
 )
 from agent.planner import CAPABILITIES, EXAMPLES, NotUnderstood, PlannedCall, plan_request
+from agent.targets import Target, parse_target
 from evals.outcomes import check_outcome
 from tools.core.audio import Audio
 from tools.core.session import Session

@@ -118,8 +118,9 @@ def build_normalized(session: Session, view: Any, plan: Normalization) -> Versio
 
 
 def describe(report: dict, *, target_lufs: float, true_peak_db: float) -> str:
+    # the change heard: a limited plan's gain before its limiter is larger than what comes out
     summary = (f"loudness {report['input_lufs']:.1f} -> {report['output_lufs']:.1f} LUFS "
-               f"({report['gain_db']:+.1f} dB"
+               f"({report['output_lufs'] - report['input_lufs']:+.1f} dB"
                + (", peaks limited" if report["limited"] else "")
                + f", true peak {report['true_peak_db']:.1f} dBTP)")
     if not report["reached"]:
