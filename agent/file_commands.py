@@ -71,6 +71,7 @@ def add_commands(sub) -> dict:
     )
     p.add_argument("file", help="input audio file (never modified)")
     p.add_argument("-o", "--output", metavar="DIR", help="folder for the stems (default: beside the input)")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace stems that exist already")
     p.add_argument("--two-stems", metavar="STEM", help="one stem plus the rest, e.g. vocals")
     p.add_argument("--model", default="htdemucs", help="htdemucs (default), htdemucs_ft, htdemucs_6s")
     p.add_argument("--model-repo", help="local demucs model folder (<sig>.th + <name>.yaml)")
@@ -170,7 +171,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
         report = separate_file(Path(args.file), out_dir, model=args.model, model_repo=args.model_repo,
                                backend=args.backend, two_stems=args.two_stems, shifts=args.shifts,
                                overlap=args.overlap, ext=".flac" if args.flac else ".wav",
-                               progress=progress)
+                               progress=progress, overwrite=args.overwrite)
     ui.note(f"separated with {report.method} in {report.elapsed_s:.1f} s")
     if report.note:
         ui.note(report.note)

