@@ -168,6 +168,14 @@ def _plan_jobs(args: argparse.Namespace, recipe: dict[str, Any], outdir: Path):
         jobs = batch_inputs.file_jobs(pairs, outdir, fmt=args.format,
                                       stems=recipe.get("export") == "stems")
     batch_inputs.check_outputs(jobs)
+    from tools.core.audio_write import check_format
+    from tools.core.errors import ToolArgumentError
+
+    for suffix in sorted({out.suffix.lower() for job in jobs for out in job.outputs}):
+        try:  # a bitrate for a .wav, float for .flac: refused before any file is made
+            check_format(Path(f"out{suffix}"), bit_depth=args.bit_depth, bitrate=args.bitrate)
+        except ToolArgumentError as exc:
+            raise _usage(str(exc)) from None
     return jobs
 
 
@@ -189,10 +197,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     outdir = Path(args.output)
     if outdir.exists() and not outdir.is_dir():
         raise _usage(f"-o {outdir}: exists and is not a folder")
+    jobs = _plan_jobs(args, recipe, outdir)  # no inputs, a bad format: refused before -o is made
     if args.dry_run:
-        jobs = _plan_jobs(args, recipe, outdir)
-        manifest = Manifest(outdir)
-        return BatchRun(args, recipe, limits, jobs, manifest).dry_run()
+        return BatchRun(args, recipe, limits, jobs, Manifest(outdir)).dry_run()
     outdir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(outdir)
     manifest.lock()

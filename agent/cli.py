@@ -153,9 +153,14 @@ def _add_io_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _check_format(output: Path, args: argparse.Namespace) -> None:
+    """A bit depth or bitrate the output cannot take is a usage error (exit 2), found first."""
     from tools.core.audio_write import check_format
+    from tools.core.errors import ToolArgumentError
 
-    check_format(output, bit_depth=args.bit_depth, bitrate=args.bitrate)
+    try:
+        check_format(output, bit_depth=args.bit_depth, bitrate=args.bitrate)
+    except ToolArgumentError as exc:
+        raise _usage(str(exc)) from None
 
 
 def _export(session, output: Path, args: argparse.Namespace) -> None:

@@ -78,8 +78,43 @@ def test_bit_depth_option_and_clipping_note(cli, source, tmp_path):
 def test_bit_depth_refused_where_the_format_has_none(cli, source, tmp_path):
     result = cli("do", "make it louder by 1 dB", "-i", str(source("PCM_16")), "-o",
                  str(tmp_path / "out.ogg"), "--bit-depth", "24")
-    assert_one_error_line(result, code=1, mentions="no bit depth")
+    assert_one_error_line(result, code=2, mentions="no bit depth")  # a usage error
     assert not (tmp_path / "out.ogg").exists()
+
+
+@pytest.mark.parametrize("name, option, value, says", [
+    ("out.mp3", "--bitrate", "fast", "bitrate=fast: expected kilobits per second"),
+    ("out.mp3", "--bitrate", "999k", "from 8 to 320k for .mp3"),
+    ("out.wav", "--bitrate", "64k", "only .mp3, .m4a and .opus take a bitrate"),
+    ("out.flac", "--bit-depth", "float", ".flac holds PCM_16, PCM_24"),
+])
+def test_a_format_option_the_output_cannot_take_is_a_usage_error_found_first(
+        cli, source, tmp_path, name, option, value, says):
+    result = cli("do", "make it louder by 1 dB", "-i", str(source("PCM_16")), "-o",
+                 str(tmp_path / name), option, value)
+    assert_one_error_line(result, code=2, mentions=says)
+    assert "applied" not in result.stderr and not (tmp_path / name).exists()
+
+
+def test_batch_refuses_bad_inputs_and_formats_before_making_its_folder(tmp_path, source):
+    import json
+    import subprocess
+    import sys
+
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps([{"tool": "gain", "args": {"gain_db": -3}}]))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    source("PCM_16", name="in/take.wav")
+    for inputs, extra, says in (([str(tmp_path / "nothing")], [], "no such file or folder"),
+                                ([str(folder)], ["--format", "wav", "--bitrate", "64k"],
+                                 "only .mp3, .m4a and .opus take a bitrate")):
+        out = tmp_path / "out"
+        result = subprocess.run([sys.executable, "-m", "agent.cli", "batch", *inputs, "-o",
+                                 str(out), "--plan", str(plan), *extra],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and says in result.stderr, result.stderr
+        assert not out.exists()  # no folder, no stale lock left behind
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")

@@ -16,6 +16,7 @@ leaves either the old file or the new one, never half of one.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -36,6 +37,7 @@ _FFMPEG_WRITE = {
     ".opus": (["-f", "opus", "-c:a", "libopus"], "128k"),
 }
 _MAX_CHANNELS = {".mp3": 2}
+_MIN_KBPS, _MAX_KBPS = 8, {".mp3": 320, ".opus": 510}
 WRITABLE_EXTENSIONS = tuple(sorted({*_SOUNDFILE_WRITE, *_FFMPEG_WRITE}))
 BIT_DEPTHS = ("16", "24", "32", "float")
 _BY_DEPTH = {"16": "PCM_16", "24": "PCM_24", "32": "PCM_32", "float": "FLOAT"}
@@ -81,6 +83,16 @@ def check_format(path: Path, *, bit_depth: str | None = None, bitrate: str | Non
     elif ext in _FFMPEG_WRITE and bit_depth is not None:
         raise ToolArgumentError(f"bit_depth={bit_depth}: {ext} is lossy and has no bit "
                                 "depth; give a bitrate instead (e.g. 192k)")
+    if bitrate is not None and ext in _FFMPEG_WRITE:
+        if not _MIN_KBPS <= _kbps(bitrate) <= _MAX_KBPS.get(ext, 512):
+            raise ToolArgumentError(f"bitrate={bitrate}: expected kilobits per second, e.g. "
+                                    f"128k, from {_MIN_KBPS} to {_MAX_KBPS.get(ext, 512)}k for {ext}")
+
+
+def _kbps(bitrate: str) -> float:
+    """Kilobits per second of "128k", "128 kbps", "96000" (bits), or 0 when it is none of these."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(k?)(?:bps|b/s|b)?", bitrate.strip().lower())
+    return float(m.group(1)) / (1 if m.group(2) else 1000) if m else 0.0
 
 
 def check_target(path: Path, *, channels: int) -> str:
@@ -251,7 +263,7 @@ def _write_ffmpeg(tmp: Path, blocks: Iterable[np.ndarray], ext: str, sample_rate
                   channels: int, bitrate: str | None, *, target: Path) -> WriteReport:
     exe = require_ffmpeg()
     codec_args, default_rate = _FFMPEG_WRITE[ext]
-    rate = bitrate or default_rate
+    rate = f"{_kbps(bitrate):g}k" if bitrate else default_rate
     blocks = prefetch(blocks)
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(
