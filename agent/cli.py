@@ -239,8 +239,9 @@ def make_agent(args: argparse.Namespace):
     return LLMAgent(config)
 
 
-def _call_printer(agent, presenter):
-    """on_event for `do`/`run`: each call as one line on stderr, then its new notes (once)."""
+def _call_printer(agent, presenter, *, lines: bool = True):
+    """on_event for `do`/`run`: each call as one line on stderr (unless ``lines`` is False: a dry
+    run lists them on stdout), then its new notes (once)."""
     from agent.present import call_line
 
     with_text = not getattr(agent, "reply_repeats_calls", False)
@@ -249,7 +250,8 @@ def _call_printer(agent, presenter):
     def show(kind: str, payload) -> None:
         if kind == "call":
             records.append(payload)
-            ui.note(call_line(payload, with_text=with_text))
+            if lines:
+                ui.note(call_line(payload, with_text=with_text))
             for line in presenter.notes_of([payload]):
                 ui.note(f"note: {line}")
 
@@ -273,7 +275,7 @@ def run_requests(args: argparse.Namespace, instructions: list) -> int:
         _check_format(output, args)
     agent = make_agent(args)
     presenter = Presenter()
-    show_call, records = _call_printer(agent, presenter)
+    show_call, records = _call_printer(agent, presenter, lines=not args.dry_run)
     log: list = []
     with ui.progress_bar(not args.quiet) as progress:
         # a dry run still plans each line against the audio as the earlier lines leave it, in a
@@ -298,10 +300,11 @@ def run_requests(args: argparse.Namespace, instructions: list) -> int:
                 _export(session, output, args)
     if args.json:
         print(json.dumps(log, indent=2))
-    elif args.dry_run:
-        for entry in log:
-            for call in entry["calls"]:
-                print(f"{entry['line']}. {call['tool']} {json.dumps(call['arguments'])}")
+    elif args.dry_run:  # the calls in order; with several lines, each says which line it is for
+        calls = [(entry["line"], call) for entry in log for call in entry["calls"]]
+        for number, (line, call) in enumerate(calls, start=1):
+            where = f" (line {line})" if len(log) > 1 else ""
+            print(f"{number}. {call['tool']} {json.dumps(call['arguments'])}{where}")
     else:
         for entry in log:
             ui.note(presenter.answer(entry["reply"], records))

@@ -37,7 +37,17 @@ def test_dry_run_prints_the_calls_and_writes_nothing(cli, tmp_path, source):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("1. cut ") and '"start_s": 9.0' in lines[0]
     assert lines[1].startswith("2. fade ") and '"duration_s": 2' in lines[1]
+    assert lines[0].endswith("(line 1)") and lines[1].endswith("(line 2)")
     assert not out.exists()
+
+
+def test_a_dry_run_of_one_request_numbers_each_call_and_lists_them_once(cli, tmp_path, source):
+    result = cli("do", "cut 0:01 to 0:02, make it 3 dB louder and fade out the last 2 s", "-i",
+                 source, "-o", tmp_path / "out.wav", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert [line.split(" ")[:2] for line in result.stdout.splitlines()] == [
+        ["1.", "cut"], ["2.", "gain"], ["3.", "fade"]]  # was 1. 1. 1.
+    assert "[ok]" not in result.stderr and not (tmp_path / "out.wav").exists()
 
 
 def test_a_failing_line_stops_with_its_number_and_nothing_is_written(cli, tmp_path, source):
