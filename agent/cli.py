@@ -24,6 +24,7 @@ from agent import (
     sessions_command,
     ui,
 )
+from agent.chat_command import cmd_chat
 from agent.listing_commands import cmd_info, cmd_tools
 from tools.core.errors import EchoError
 
@@ -316,25 +317,6 @@ def cmd_do(args: argparse.Namespace) -> int:
     from agent.instructions import Instruction
 
     return run_requests(args, [Instruction(1, args.instruction.strip())])
-
-
-def cmd_chat(args: argparse.Namespace) -> int:
-    from agent.chat import Chat
-    from agent.planner import CAPABILITIES
-    from agent.workspace import new_session_dir, open_input
-    from tools.core.session import Session
-
-    root = Path(args.session) if args.session else new_session_dir("chat")
-    session = Session.open_or_create(root)
-    with session:
-        if args.file:
-            track = open_input(session, args.file)
-            ui.note(f"opened {args.file} as track {track}")
-        elif session.tracks:
-            ui.note(f"resumed {root}: {len(session.history())} edits, tracks {', '.join(session.tracks)}")
-        ui.note(f"session: {root}")
-        chat = Chat(make_agent(args), session, capabilities=CAPABILITIES)
-        return chat.run()
 
 
 class _UsageError(EchoError):

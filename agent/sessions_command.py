@@ -164,10 +164,11 @@ def parse_age_s(text: str) -> float:
     """Seconds of an age such as ``7d``, ``12h``, ``30m``, ``2w``, ``90s`` (a bare number: days)."""
     m = _AGE.match(text.lower())
     if not m:
-        from tools.core.errors import ToolArgumentError
+        from tools.core.errors import AudioInputError
 
-        raise ToolArgumentError(f"--older-than {text!r}: expected a number with s, m, h, d or w, "
-                                "e.g. 7d or 12h")
+        # a usage error (exit 2), like argparse's own
+        raise AudioInputError(f"--older-than {text!r}: expected a number with s, m, h, d or w, "
+                              "e.g. 7d or 12h")
     return float(m.group(1)) * _UNIT_S[m.group(2) or "d"]
 
 
@@ -242,8 +243,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
             for s in old:
                 print(f"{s.id}  {fmt_size(s.size_bytes)}  {fmt_age(now - s.modified)}"
                       + ("  (in use: would be kept)" if s.in_use else ""))
-            ui.note(f"would remove {sum(not s.in_use for s in old)} of {len(old)} sessions older "
-                    f"than {args.older_than}")
+            ui.note(f"would remove {sum(not s.in_use for s in old)} of the "
+                    f"{len(list_sessions(root))} sessions: those older than {args.older_than}")
             return 0
         if not old:
             ui.note(f"no session in {root} is older than {args.older_than}")
@@ -290,5 +291,7 @@ def _remove_each(root: Path, targets: list) -> int:
         removed += 1
         print(target.name)
     sys.stdout.flush()
-    ui.note(f"removed {removed} session{'s' if removed != 1 else ''}, {fmt_size(freed)} freed")
-    return 1 if failed else 0
+    if removed or not failed:  # "removed 0 sessions" after each one's error line says nothing
+        ui.note(f"removed {removed} session{'s' if removed != 1 else ''}, {fmt_size(freed)} freed")
+    unknown = sum(isinstance(t, Exception) for t in targets)
+    return 2 if unknown and unknown == failed else 1 if failed else 0

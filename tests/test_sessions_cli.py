@@ -56,6 +56,7 @@ def test_sessions_are_listed_removed_and_pruned(cli, home, speech_wav):
             os.utime(os.path.join(folder, name), (two_days_ago, two_days_ago))
     dry = cli("sessions", "prune", "--older-than", "1d", "--dry-run")
     assert dry.exit_code == 0 and dry.stdout.split()[0] == old["id"]
+    assert "would remove 1 of the 2 sessions: those older than 1d" in dry.stderr
     assert len(_listed(cli)) == 2  # a dry run removes nothing
     pruned = cli("sessions", "prune", "--older-than", "1d")
     assert pruned.exit_code == 0 and pruned.stdout.split() == [old["id"]]
@@ -68,5 +69,26 @@ def test_sessions_are_listed_removed_and_pruned(cli, home, speech_wav):
     gone = cli("sessions", "rm", new["id"])
     assert gone.exit_code == 0 and gone.stdout.split() == [new["id"]]
     assert _listed(cli) == [] and not (home / "sessions" / new["id"]).exists()
-    unknown = cli("sessions", "rm", "no-such-session")
-    assert unknown.exit_code == 1 and "no-such-session" in unknown.stderr
+    unknown = cli("sessions", "rm", "no-such-session")  # a bad name: a usage error, said once
+    assert unknown.exit_code == 2 and "no-such-session" in unknown.stderr
+    assert "removed 0" not in unknown.stderr
+    banana = cli("sessions", "prune", "--older-than", "banana")
+    assert banana.exit_code == 2 and "expected a number with s, m, h, d or w" in banana.stderr
+
+
+def test_a_chat_on_a_file_it_cannot_open_leaves_no_session(cli, home, tmp_path, speech_wav):
+    fake = tmp_path / "fake.wav"
+    fake.write_text("not audio")
+    for path in (tmp_path / "missing.wav", fake):
+        env = {**os.environ, "ECHO_AGENT_HOME": str(home)}
+        done = subprocess.run([sys.executable, "-m", "agent.cli", "chat", str(path)], input="/quit\n",
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert _listed(cli) == []
+    _chat(home, speech_wav, "make it 3 dB louder\n")
+    (row,) = _listed(cli)
+    env = {**os.environ, "ECHO_AGENT_HOME": str(home)}
+    resumed = subprocess.run([sys.executable, "-m", "agent.cli", "chat", "--session",
+                              str(home / "sessions" / row["id"])], input="/quit\n",
+                             capture_output=True, text=True, env=env, timeout=120)
+    assert "1 edit, tracks" in resumed.stderr  # the open is not an edit (it said 2 edits)
