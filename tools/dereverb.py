@@ -222,7 +222,8 @@ def held_share(spec: np.ndarray, sample_rate: int, shift: int) -> np.ndarray:
     ``HELD_RANGE_DB[1]``, linear between."""
     from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
 
-    level = 10 * np.log10(uniform_filter1d(_smooth_power(spec), 3, axis=-1) + 1e-20)
+    # the running mean of float32 powers can round just below 0 in silence: clamp, not NaN
+    level = 10 * np.log10(np.maximum(uniform_filter1d(_smooth_power(spec), 3, axis=-1), 1e-20))
     width = max(int(round(HELD_S * sample_rate / shift)), 3)
     spread = (maximum_filter1d(level, width, axis=1, mode="nearest")
               - minimum_filter1d(level, width, axis=1, mode="nearest"))
