@@ -264,7 +264,7 @@ def run_requests(args: argparse.Namespace, instructions: list) -> int:
     import json
 
     from agent.instructions import Instruction, InstructionError, run_instructions
-    from agent.present import Presenter
+    from agent.present import Presenter, without_peak_warning
     from agent.workspace import ScratchSession, check_output, open_input
 
     input_path = Path(args.input)
@@ -307,8 +307,8 @@ def run_requests(args: argparse.Namespace, instructions: list) -> int:
             where = f" (line {line})" if len(log) > 1 else ""
             print(f"{number}. {call['tool']} {json.dumps(call['arguments'])}{where}")
     else:
-        for entry in log:
-            ui.note(presenter.answer(entry["reply"], records))
+        for entry in log:  # the export above said whether the file clipped
+            ui.note(without_peak_warning(presenter.answer(entry["reply"], records)))
         print(output)
     return 0
 

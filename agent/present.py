@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from tools.core.messages import PEAK_WARNING
+
 NOTE_CHARS = 110
 _PARENS = re.compile(r"\s*\([^()]*\)")
 _MODEL_WORDS = re.compile(r"whisper|deepfilternet|demucs|spleeter|weights|model", re.IGNORECASE)
@@ -23,6 +25,8 @@ _FALLBACK_OPEN = re.compile(r"\s*\(fallback: ")
 _FALLBACK_CLAUSE = re.compile(r";\s*([^;]*\bfallback\b[^;]*)$")
 # "(demucs weights for 'htdemucs' are not on this machine, so Spleeter 2-stem ran)": a step's
 # summary as history keeps it, without the data its note came from
+_PEAK_WARNING = re.compile(re.escape(PEAK_WARNING).replace(re.escape("{peak_db:+.1f}"),
+                                                           r"[+-][\d.]+"))
 _MISSING_GROUP = re.compile(r"\s*\(([^()]*\bnot on this machine\b[^()]*)\)")
 
 
@@ -139,5 +143,12 @@ class Presenter:
         return split_notes(stripped)[0] or text.strip()
 
     def summary(self, text: str) -> str:
-        """A history entry without its notes."""
-        return split_notes(text)[0] or text
+        """A history entry without its notes, or the warning that its peaks would clip (true of
+        that step when it ran, not of the track now)."""
+        return without_peak_warning(split_notes(text)[0] or text)
+
+
+def without_peak_warning(text: str) -> str:
+    """``text`` without a step's "peaks now reach ... will clip" warning: once the file is
+    written, the export says whether it clipped."""
+    return _PEAK_WARNING.sub("", text)

@@ -75,6 +75,17 @@ def test_bit_depth_option_and_clipping_note(cli, source, tmp_path):
     assert np.abs(sf.read(floats)[0]).max() > 1.0  # float keeps the headroom
 
 
+def test_clipping_is_said_once_by_the_export_not_again_by_the_step(cli, source, tmp_path):
+    path = source("PCM_16", level_db=-3.0)
+    out = tmp_path / "out.wav"
+    loud = cli("do", "make it 12 dB louder", "-i", str(path), "-o", str(out))
+    assert loud.stderr.count("clip") == 1 and "samples went past full scale" in loud.stderr
+    # louder then quieter again: the file does not clip, so nothing says it will
+    back = cli("do", "make it 12 dB louder then 12 dB quieter", "-i", str(path), "-o", str(out),
+               "-y")
+    assert back.exit_code == 0 and "clip" not in back.stderr
+
+
 def test_bit_depth_refused_where_the_format_has_none(cli, source, tmp_path):
     result = cli("do", "make it louder by 1 dB", "-i", str(source("PCM_16")), "-o",
                  str(tmp_path / "out.ogg"), "--bit-depth", "24")

@@ -34,6 +34,7 @@ from tools.algorithms.streaming import (
 )
 from tools.core.audio import Audio
 from tools.core.errors import ToolArgumentError, ToolError
+from tools.core.messages import PEAK_WARNING
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, track_field
 
@@ -186,8 +187,7 @@ def _run(session: Session, args: Args) -> ToolResult:
     name = f"'{args.preset.replace('_', ' ')}' " if args.preset else ""
     summary = f"compressed {name}{s.describe()}"
     if s.peak_db > 0:
-        summary += (f"; peaks now reach {s.peak_db:+.1f} dBFS and will clip in 16/24-bit files "
-                    "(normalize_loudness adds a true-peak limiter)")
+        summary += PEAK_WARNING.format(peak_db=s.peak_db)
     blocks = compress_blocks(source, rate, s)
     return stream_edit(session, args.track, blocks, sample_rate=rate, tool="compress", args=args,
                        summary=summary, data={"threshold_db": s.stages[0].threshold_db,

@@ -11,6 +11,7 @@ from pydantic import Field
 from tools.core.audio import Audio
 from tools.core.dsp import amplitude_to_db, db_to_amplitude
 from tools.core.edits import Keep, Piece, assemble
+from tools.core.messages import PEAK_WARNING
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, commit_pieces, track_field
 
@@ -40,8 +41,7 @@ def _run(session: Session, args: Args) -> ToolResult:
     bound = view.peak(above=db_to_amplitude(-args.gain_db)) if args.gain_db > 0 else None
     peak = amplitude_to_db(bound) + args.gain_db if bound else None
     if peak is not None and peak > 0.0:
-        summary += (f"; peaks now reach {peak:+.1f} dBFS and will clip in 16/24-bit files "
-                    "(normalize_loudness adds a true-peak limiter)")
+        summary += PEAK_WARNING.format(peak_db=peak)
     return commit_pieces(session, args.track, gain_pieces(view, gain_db=args.gain_db), tool="gain",
                          args=args, summary=summary, data={"peak_db": peak})
 
