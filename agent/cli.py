@@ -259,6 +259,18 @@ def _call_printer(agent, presenter, *, lines: bool = True):
     return show, records
 
 
+def _only_questions(agent, instructions: list) -> bool:
+    """Whether the offline planner reads every request as a question ("how long is it", "find
+    the word 'budget'", "transcribe this"): those need no output file."""
+    from agent.planner import NotUnderstood
+
+    try:
+        return all(call.tool in ("info", "locate", "transcribe")
+                   for i in instructions for call in agent.plan_only(i.text))
+    except (AttributeError, NotUnderstood):  # an LLM agent plans as it goes
+        return False
+
+
 def run_requests(args: argparse.Namespace, instructions: list) -> int:
     """`run EDITS.txt` and `do`: plain-English requests, in order, all or nothing."""
     import json
@@ -269,12 +281,13 @@ def run_requests(args: argparse.Namespace, instructions: list) -> int:
 
     input_path = Path(args.input)
     output = None
-    if not args.dry_run:
+    agent = make_agent(args)
+    questions = not args.output and _only_questions(agent, instructions)
+    if not args.dry_run and not questions:
         if not args.output:
             raise _usage(f"{args.command} needs -o/--output (or --dry-run)")
         output = check_output(args.output, inputs=[input_path], overwrite=args.overwrite)
         _check_format(output, args)
-    agent = make_agent(args)
     presenter = Presenter()
     show_call, records = _call_printer(agent, presenter, lines=not args.dry_run)
     log: list = []
@@ -308,8 +321,13 @@ def run_requests(args: argparse.Namespace, instructions: list) -> int:
             print(f"{number}. {call['tool']} {json.dumps(call['arguments'])}{where}")
     else:
         for entry in log:  # the export above said whether the file clipped
-            ui.note(without_peak_warning(presenter.answer(entry["reply"], records)))
-        print(output)
+            answer = without_peak_warning(presenter.answer(entry["reply"], records))
+            if questions:  # a question's answer is the result
+                print(answer)
+            else:
+                ui.note(answer)
+        if output is not None:
+            print(output)
     return 0
 
 

@@ -50,6 +50,15 @@ def test_a_dry_run_of_one_request_numbers_each_call_and_lists_them_once(cli, tmp
     assert "[ok]" not in result.stderr and not (tmp_path / "out.wav").exists()
 
 
+def test_a_question_needs_no_output_file(cli, tmp_path, source):
+    asked = cli("do", "how long is it", "-i", source)
+    assert asked.exit_code == 0, asked.stderr
+    assert asked.stdout.startswith("in: 0:12.000 (12.000 s), 16000 Hz")  # the answer, on stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["in.wav"]  # nothing written
+    edit = cli("do", "make it 3 dB louder", "-i", source)
+    assert edit.exit_code == 2 and "do needs -o/--output" in edit.stderr
+
+
 def test_a_failing_line_stops_with_its_number_and_nothing_is_written(cli, tmp_path, source):
     edits = tmp_path / "edits.txt"
     edits.write_text("make it 3 dB louder\n# fine so far\nwrite a poem about this song\ngain 1 dB\n")
