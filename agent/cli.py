@@ -263,9 +263,10 @@ def _only_questions(agent, instructions: list) -> bool:
     """Whether the offline planner reads every request as a question ("how long is it", "find
     the word 'budget'", "transcribe this"): those need no output file."""
     from agent.planner import NotUnderstood
+    from tools.registry import get_tool
 
     try:
-        return all(call.tool in ("info", "locate", "transcribe")
+        return all(not get_tool(call.tool).edits
                    for i in instructions for call in agent.plan_only(i.text))
     except (AttributeError, NotUnderstood):  # an LLM agent plans as it goes
         return False
