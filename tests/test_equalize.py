@@ -64,9 +64,14 @@ def test_channels_alike_and_input_untouched():
 
 
 def test_bands_past_nyquist_are_left_out_and_said(session):
-    result = call_tool(session, "equalize", {"bands": [{"type": "high_shelf", "frequency_hz": 23_500,
-                                                        "gain_db": 3, "q": None}]})
+    result = call_tool(session, "equalize", {"bands": [
+        {"type": "high_shelf", "frequency_hz": 23_500, "gain_db": 3, "q": None},
+        {"type": "peak", "frequency_hz": 1000, "gain_db": 3, "q": 1}]})
     assert "left out" in result.text and "23500" in result.text
+    # with every band past what the track holds there is nothing to do, and it is said so
+    with pytest.raises(ToolArgumentError, match="nothing to equalize"):
+        call_tool(session, "equalize", {"bands": [{"type": "high_shelf", "frequency_hz": 23_500,
+                                                   "gain_db": 3, "q": None}]})
 
 
 def test_arguments_are_strict():

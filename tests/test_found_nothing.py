@@ -1,5 +1,5 @@
-"""A repair that finds nothing to repair says so the same way for clicks, dropouts, clipping and
-breaths: one line "found no ...", exit 1, and no output file."""
+"""A repair that finds nothing to repair says so the same way for clicks, dropouts, clipping,
+breaths and sibilance: one line "found no ...", exit 1, and no output file."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def tone(tmp_path):
 @pytest.mark.parametrize("request_, what", [("remove the clicks", "clicks"),
                                             ("fix the dropouts", "dropouts"),
                                             ("fix the clipping", "clipping"),
-                                            ("remove the breaths", "breaths")])
+                                            ("remove the breaths", "breaths"),
+                                            ("de-ess it", "sibilance")])
 def test_found_nothing_exits_1_in_one_line_and_writes_nothing(cli, tmp_path, tone, request_, what):
     out = tmp_path / "out.wav"
     result = cli("do", request_, "-i", tone, "-o", out)

@@ -27,7 +27,7 @@ from scipy.signal import istft, stft
 from tools.algorithms.levels import frame_levels_db, loud_level_db
 from tools.algorithms.streaming import BLOCK, Source, collect, source_of, stream_edit
 from tools.core.audio import Audio
-from tools.core.errors import ToolArgumentError
+from tools.core.errors import NothingFound, ToolArgumentError
 from tools.core.overlap_add import overlap_add_blocks
 from tools.core.session import Session
 from tools.core.tool import Tool, ToolArgs, ToolResult, track_field
@@ -116,8 +116,13 @@ def _run(session: Session, args: Args) -> ToolResult:
     summary = (f"de-essed above {s.frequency_hz:g} Hz: sibilance holding more than "
                f"{s.threshold_db:g} dB of the energy turned down by up to "
                f"{s.max_reduction_db:g} dB")
-    return stream_edit(session, args.track, deess_blocks(source, rate, s), sample_rate=rate,
-                       tool="deess", args=args, summary=summary)
+    result = stream_edit(session, args.track, deess_blocks(source, rate, s), sample_rate=rate,
+                         tool="deess", args=args, summary=summary)
+    if result.data.get("unchanged"):  # as the repairs say it: nothing was committed
+        raise NothingFound(f"found no sibilance: no sound above {s.frequency_hz:g} Hz holds more "
+                           f"than {s.threshold_db:g} dB of the energy (a lower threshold_db looks "
+                           "harder)")
+    return result
 
 
 TOOL = Tool(

@@ -216,6 +216,9 @@ def _run(session: Session, args: Args) -> ToolResult:
                                       slope_db_per_octave=args.slope_db_per_octave,
                                       bands=args.bands or ()), rate)
     label = f"'{args.preset.replace('_', ' ')}' " if args.preset else ""
+    if settings.describe() == "nothing":  # every band past what the track holds
+        raise ToolArgumentError(f"{', '.join(settings.skipped)}: above what a track at {rate} Hz "
+                                f"holds (up to {rate / 2:g} Hz), so there is nothing to equalize")
     summary = f"equalized with {label}{settings.describe()}"
     if settings.skipped:
         summary += (f" (left out, above what a {rate} Hz track holds: "
