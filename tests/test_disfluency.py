@@ -280,8 +280,7 @@ def test_select_one_occurrence_of_a_word():
         select_cuts(words, word="like", occurrence=2)
 
 
-def test_a_stretched_filler_is_the_filler_asked_for():
-    """Whisper writes a long 'um' as 'Ummm,': 'remove the ums' must take it (it removed nothing)."""
+def test_a_stretched_filler_is_the_filler_asked_for():  # Whisper writes a long um 'Ummm,'
     cuts = [Cut(2.9, 4.7, text="Ummm,"), Cut(5, 6, text="Uhhhh..."), Cut(7, 8, text="umbrella")]
     assert [c.enabled for c in select_cuts(cuts, word="um")] == [True, True, False]
 
