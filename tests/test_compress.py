@@ -35,15 +35,18 @@ def test_channels_share_one_gain():
     assert np.nanmax(np.abs(ratio - 0.1)) < 1e-4  # the stereo image stays
 
 
-def test_level_out_the_voice_evens_quiet_and_loud_and_keeps_the_loudness():
-    y = bursts(6.0, sample_rate=RATE).samples[0].copy()
+@pytest.mark.parametrize("level", [1.0, 0.02])  # 0.02: a track 34 dB quieter
+def test_level_out_the_voice_evens_quiet_and_loud_and_keeps_the_loudness(level):
+    y = level * bursts(6.0, sample_rate=RATE).samples[0].copy()
     y[3 * RATE:] *= 0.25  # the second half 12 dB quieter
     audio = Audio(y[None], RATE)
     out, settings = compress(audio, preset="level_voice")
     before = _db(y[:3 * RATE]) - _db(y[3 * RATE:])
     after = _db(out.samples[0, :3 * RATE]) - _db(out.samples[0, 3 * RATE:])
     assert before == pytest.approx(12.0, abs=0.2) and after < 5.0
-    assert abs(integrated_loudness(out.samples, RATE) - integrated_loudness(y[None], RATE)) < 1.0
+    # the make-up gives back the integrated loudness (it gave back an energy average: 1-4 LU
+    # short on real speech, and on quiet tracks BS.1770's absolute gate made it worse)
+    assert abs(integrated_loudness(out.samples, RATE) - integrated_loudness(y[None], RATE)) < 0.3
     assert len(settings.stages) == 2
 
 

@@ -7,9 +7,12 @@ so every channel gets the same gain, as the stereo link of a DAW compressor
 
 Thresholds may be absolute (``threshold_db`` in dBFS) or, by default, relative to the track's loud
 level (the voice, :func:`tools.algorithms.levels.loud_level_db`), so that "compress the voice"
-works the same on a quiet and on a loud recording. The automatic make-up gain gives back the
-average gain reduction of the loud parts (one pass of the detector before the real one), so the
-loudness stays about where it was while the dynamics shrink.
+works the same on a quiet and on a loud recording. The automatic make-up gain gives back what
+the compression took from the integrated loudness (BS.1770, measured in one pass of the detector
+before the real one), so the loudness stays where it was while the dynamics shrink. It used to
+give back the average reduction of the loud frames' energy, which left a breathy corpus clip
+2.8 LU quieter (-21.3 -> -24.1 LUFS, with "make-up +28.7 dB"): the loudest frames weigh most in
+an energy average, and K-weighting and gating count differently.
 """
 
 from __future__ import annotations
@@ -113,12 +116,29 @@ def _gains(source: Source, sample_rate: int, settings: CompressorSettings) -> It
 
 def _measure(source: Source, sample_rate: int, settings: CompressorSettings
              ) -> tuple[float, float]:
-    """(gain reduction in dB of the energy of the frames within ``ACTIVE_RANGE_DB`` of the loud
-    level, peak in dBFS of the compressed signal before make-up): one pass of the detector."""
+    """(loudness the compression takes, in dB: integrated LUFS in minus out, or for audio too
+    short to gate, the reduction of the energy of the frames within ``ACTIVE_RANGE_DB`` of the
+    loud level; peak in dBFS of the compressed signal before make-up): one detector pass."""
+    from tools.core.meter import Meter
+
     frame = max(int(FRAME_S * sample_rate), 1)
     energy_in = energy_out = peak = 0.0
+    meter_in = meter_out = None
+    # both metered as if the loud level sat at -20 dBFS, the output also given back the static
+    # curve's reduction of it: BS.1770's absolute gate (-70 LUFS) would otherwise drop the quiet
+    # blocks of a quiet track's compressed output, and the make-up would come out too small
+    static_db = settings.loud_level_db
+    for stage in settings.stages:
+        static_db = stage.output_db(static_db)
+    lift_in = 10 ** ((-20.0 - settings.loud_level_db) / 20)
+    lift_out = lift_in * 10 ** ((settings.loud_level_db - static_db) / 20)
     for block, gain in _gains(source, sample_rate, settings):
         out = block * gain[None, :]
+        if meter_in is None:
+            meter_in, meter_out = (Meter(sample_rate, block.shape[0], true_peak=False)
+                                   for _ in range(2))
+        meter_in.add(block * np.float32(lift_in))
+        meter_out.add(out * np.float32(lift_out))
         peak = max(peak, float(np.max(np.abs(out), initial=0.0)))
         count = block.shape[-1] // frame
         if count == 0:
@@ -132,6 +152,10 @@ def _measure(source: Source, sample_rate: int, settings: CompressorSettings
         energy_in += float(power_in[:, active].sum())
         energy_out += float(power_out[:, active].sum())
     reduction = 10 * np.log10(energy_in / energy_out) if energy_out > 0 and energy_in > 0 else 0.0
+    if meter_in is not None:
+        lufs_in, lufs_out = meter_in.integrated_lufs(), meter_out.integrated_lufs()
+        if np.isfinite(lufs_in) and np.isfinite(lufs_out):
+            reduction = lufs_in - lufs_out + (settings.loud_level_db - static_db)
     return float(reduction), 20 * np.log10(max(peak, 1e-6))
 
 
