@@ -259,16 +259,19 @@ def _call_printer(agent, presenter, *, lines: bool = True):
     return show, records
 
 
-def _only_questions(agent, instructions: list) -> bool:
-    """Whether the offline planner reads every request as a question ("how long is it", "find
-    the word 'budget'", "transcribe this"): those need no output file."""
-    from agent.planner import NotUnderstood
+def _only_questions(args: argparse.Namespace, instructions: list) -> bool:
+    """Whether the offline planner answers and reads every request as a question ("how long is
+    it", "find the word 'budget'", "transcribe this"): those need no output file."""
+    from agent.llm_config import LLMConfig
+    from agent.planner import NotUnderstood, plan_request
     from tools.registry import get_tool
 
+    if not args.offline and LLMConfig.from_env(model=args.model, base_url=args.base_url).configured:
+        return False  # an LLM plans as it goes
     try:
         return all(not get_tool(call.tool).edits
-                   for i in instructions for call in agent.plan_only(i.text))
-    except (AttributeError, NotUnderstood):  # an LLM agent plans as it goes
+                   for i in instructions for call in plan_request(i.text, duration_s=None))
+    except NotUnderstood:
         return False
 
 
@@ -282,13 +285,13 @@ def run_requests(args: argparse.Namespace, instructions: list) -> int:
 
     input_path = Path(args.input)
     output = None
-    agent = make_agent(args)
-    questions = not args.output and _only_questions(agent, instructions)
+    questions = not args.output and _only_questions(args, instructions)
     if not args.dry_run and not questions:
         if not args.output:
             raise _usage(f"{args.command} needs -o/--output (or --dry-run)")
         output = check_output(args.output, inputs=[input_path], overwrite=args.overwrite)
         _check_format(output, args)
+    agent = make_agent(args)  # after the checks: a usage error is the only line it prints
     presenter = Presenter()
     show_call, records = _call_printer(agent, presenter, lines=not args.dry_run)
     log: list = []

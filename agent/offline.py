@@ -32,10 +32,6 @@ class OfflineAgent:
         duration = session.track().duration_s if session.tracks else None  # no samples read
         return plan_request(request, duration_s=duration)
 
-    def plan_only(self, request: str):
-        """The calls ``request`` would make on a track of unknown length (raises NotUnderstood)."""
-        return plan_request(request, duration_s=None)
-
     def respond(self, session: Session, request: str, *,
                 on_event: EventCallback | None = None) -> Reply:
         try:
