@@ -137,6 +137,7 @@ def _run_steps(session, steps) -> list[str]:
     ...", :class:`NothingFound`) is noted and passed over, since a clean file is no failure of the
     batch."""
     from agent.plan import PlanError, run_plan
+    from tools.core.errors import NothingFound
 
     texts = []
     for step in steps:
@@ -145,7 +146,7 @@ def _run_steps(session, steps) -> list[str]:
         except PlanError as exc:
             if not exc.nothing_found:
                 raise
-            texts.append(f"{step.tool}: {exc.reason.split(':')[0]}, nothing to repair")
+            texts.append(f"{step.tool}: {NothingFound.passed_over(exc.reason)}")
     return texts
 
 

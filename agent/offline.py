@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from agent.base import EventCallback, Reply, ToolCallRecord, run_call
 from agent.planner import NotUnderstood, plan_request
+from tools.core.errors import NothingFound
 from tools.core.session import Session
 from tools.core.tool import Tool
 from tools.registry import TOOLS
@@ -43,8 +44,7 @@ class OfflineAgent:
         for call in calls:
             record = run_call(session, call.tool, call.args, self.tools)
             if record.nothing_found and self.nothing_found_ok:
-                record = replace(record, ok=True, text=f"{record.text.split(':')[0]}, nothing to "
-                                                       f"repair")
+                record = replace(record, ok=True, text=NothingFound.passed_over(record.text))
             records.append(record)
             if on_event is not None:
                 on_event("call", record)

@@ -81,8 +81,7 @@ def check_output(output: str | os.PathLike, *, inputs: list[Path], overwrite: bo
         raise AudioInputError(
             f"{output}: echo-agent writes audio, not video; write .m4a (AAC) or .wav; an edit that "
             f"keeps the timing goes back under the picture with ffmpeg -i VIDEO -i AUDIO -map 0:v "
-            f"-map 1:a -c:v copy "
-            f"OUT{output.suffix.lower()}")
+            f"-map 1:a -c:v copy OUT{output.suffix.lower()}")
     if output.suffix.lower() not in audio_io.WRITABLE_EXTENSIONS:
         raise AudioInputError(
             f"{output}: unknown output format {output.suffix or '(none)'!r}; expected one of: "

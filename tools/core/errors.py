@@ -35,6 +35,11 @@ class ToolError(EchoError):
 class NothingFound(ToolError):
     """A repair found nothing to repair (no clicks, no dropouts, no clipping, no hum, ...)."""
 
+    @staticmethod
+    def passed_over(message: str) -> str:
+        """What a batch says of it: "found no clicks, nothing to repair"."""
+        return f"{message.split(':')[0]}, nothing to repair"
+
 
 class AudioInputError(EchoError):
     """An input file cannot be read as audio."""
