@@ -23,10 +23,10 @@ _MODEL_WORDS = re.compile(r"whisper|deepfilternet|demucs|spleeter|weights|model"
 _ENGINES = re.compile(r"whisper|pocketsphinx|deepfilternet|rnnoise|demucs|spleeter|llm", re.IGNORECASE)
 _FALLBACK_OPEN = re.compile(r"\s*\(fallback: ")
 _FALLBACK_CLAUSE = re.compile(r";\s*([^;]*\bfallback\b[^;]*)$")
-# "(demucs weights for 'htdemucs' are not on this machine, so Spleeter 2-stem ran)": a step's
-# summary as history keeps it, without the data its note came from
 _PEAK_WARNING = re.compile(re.escape(PEAK_WARNING).replace(re.escape("{peak_db:+.1f}"),
                                                            r"[+-][\d.]+"))
+# "(demucs weights for 'htdemucs' are not on this machine, so Spleeter 2-stem ran)": a step's
+# summary as history keeps it, without the data its note came from
 _MISSING_GROUP = re.compile(r"\s*\(([^()]*\bnot on this machine\b[^()]*)\)")
 
 
